@@ -1,0 +1,47 @@
+"""The tensor names and shapes a model config implies, shared by both engines.
+
+`parameter_shapes(config)` is the contract: both engines produce exactly these
+tensors, and a bundle is refused unless its weights match them one for one.
+See `rnnkit.config` for the naming scheme.
+"""
+
+from __future__ import annotations
+
+from rnnkit.config import ModelConfig
+
+
+def recurrent_shapes(prefix: str, cell_gates: int, input_size: int, hidden_size: int,
+                     num_layers: int, bidirectional: bool) -> dict[str, tuple[int, ...]]:
+    """Shapes of a (stacked, optionally bidirectional) recurrent block, PyTorch names.
+
+    Layer 0 reads `input_size` features; layer L > 0 reads H * num_directions.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    directions = ("", "_reverse") if bidirectional else ("",)
+    gh = cell_gates * hidden_size
+    for layer in range(num_layers):
+        d_in = input_size if layer == 0 else hidden_size * len(directions)
+        for suffix in directions:
+            shapes[f"{prefix}weight_ih_l{layer}{suffix}"] = (gh, d_in)
+            shapes[f"{prefix}weight_hh_l{layer}{suffix}"] = (gh, hidden_size)
+            shapes[f"{prefix}bias_ih_l{layer}{suffix}"] = (gh,)
+            shapes[f"{prefix}bias_hh_l{layer}{suffix}"] = (gh,)
+    return shapes
+
+
+def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor name of `config`'s model mapped to its shape."""
+    c = config
+    if c.architecture == "many_to_one":
+        return _sequence_model_shapes(c, head_in=c.feature_size)
+    if c.architecture == "many_to_many":
+        return _sequence_model_shapes(c, head_in=c.hidden_size * c.num_directions)
+    raise NotImplementedError(f"parameter_shapes does not know architecture {c.architecture!r} yet")
+
+
+def _sequence_model_shapes(c: ModelConfig, head_in: int) -> dict[str, tuple[int, ...]]:
+    shapes = {"embedding.weight": (c.vocab_size, c.embedding_dim)}
+    shapes.update(recurrent_shapes("rnn.", c.gates, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional))
+    shapes["head.weight"] = (c.output_size, head_in)
+    shapes["head.bias"] = (c.output_size,)
+    return shapes
