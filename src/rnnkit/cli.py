@@ -1,0 +1,310 @@
+"""The `rnnkit` command line.
+
+    rnnkit train imdb --data PATH --out runs/imdb      train the sentiment model on IMDB
+    rnnkit demo                                        the whole path offline, in under a minute
+    rnnkit evaluate runs/imdb --data PATH              test accuracy, loss, confusion matrix
+    rnnkit predict runs/imdb "What a film!"            label + probability (or - for stdin)
+    rnnkit data imdb                                   download IMDB (checksum verified)
+
+Errors a user can cause print one line ("rnnkit: error: ...") and exit non-zero.
+Heavy imports (torch) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rnnkit import __version__
+from rnnkit.errors import InputError, RnnkitError
+
+# --------------------------------------------------------------------------- shared options
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """Flags that build a ModelConfig; `defaults` overrides the task's default model."""
+    d = {"cell": "gru", "layers": 1, "embedding_dim": 128, "hidden": 128, "bidirectional": True,
+         "dropout": 0.3, "pooling": "mean_max", **defaults}
+    group = parser.add_argument_group("model")
+    group.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d["cell"], help="recurrent cell (default %(default)s)")
+    group.add_argument("--layers", type=int, default=d["layers"], help="stacked recurrent layers (default %(default)s)")
+    group.add_argument("--embedding-dim", type=int, default=d["embedding_dim"], help="embedding size (default %(default)s)")
+    group.add_argument("--hidden", type=int, default=d["hidden"], help="hidden units per direction (default %(default)s)")
+    group.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=d["bidirectional"],
+                       help="read each sequence both ways (default %(default)s)")
+    group.add_argument("--dropout", type=float, default=d["dropout"], help="dropout probability (default %(default)s)")
+    group.add_argument("--pooling", choices=("last", "max", "mean", "mean_max"), default=d["pooling"],
+                       help="reduce the sequence by its last state or by pooling (default %(default)s)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """Flags that build a TrainConfig."""
+    d = {"epochs": 6, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "clip_norm": 5.0, "patience": 2, **defaults}
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=d["epochs"], help="maximum epochs (default %(default)s)")
+    group.add_argument("--batch-size", type=int, default=d["batch_size"], help="(default %(default)s)")
+    group.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default=d["optimizer"], help="(default %(default)s)")
+    group.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
+    group.add_argument("--lr-decay", type=float, default=1.0, help="multiply the learning rate by this each epoch")
+    group.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (AdamW-style for adam)")
+    group.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="clip gradient global norm; 0 = off (default %(default)s)")
+    group.add_argument("--patience", type=int, default=d["patience"],
+                       help="stop after this many epochs without a better validation loss; 0 = never (default %(default)s)")
+    group.add_argument("--val-fraction", type=float, default=0.1, help="share of training data held out for validation")
+    group.add_argument("--seed", type=int, default=0, help="seed for weights, data order and dropout")
+    group.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
+    group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def model_config_from(args, **fixed):
+    from rnnkit.config import ModelConfig
+
+    return ModelConfig(cell=args.cell, num_layers=args.layers, embedding_dim=args.embedding_dim,
+                       hidden_size=args.hidden, bidirectional=args.bidirectional, dropout=args.dropout,
+                       pooling=args.pooling, **fixed)
+
+
+def train_config_from(args):
+    from rnnkit.config import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                       learning_rate=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
+                       clip_norm=args.clip_norm, patience=args.patience, validation_fraction=args.val_fraction,
+                       seed=args.seed, threads=args.threads, device=args.device)
+
+
+def _check_output_dir(out: str) -> Path:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {out} is a file; give a directory for the bundle")
+    return path
+
+
+# --------------------------------------------------------------------------- train imdb / demo
+
+
+def add_sentiment_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vocab-size", type=int, default=30000,
+                        help="words in the vocabulary incl. <pad> and <unk>; 0 = every training word (default %(default)s)")
+    parser.add_argument("--maxlen", type=int, default=500, help="keep at most this many tokens per review (default %(default)s)")
+    parser.add_argument("--truncating", choices=("pre", "post"), default="pre",
+                        help="drop tokens from the start (pre: keep the ending) or the end (default %(default)s)")
+    parser.add_argument("--padding", choices=("pre", "post"), default="post",
+                        help="post: length-bucketed, masked batches (fast); pre: Keras-style fixed maxlen (default %(default)s)")
+
+
+def cmd_train_imdb(args) -> int:
+    from rnnkit.tasks import sentiment
+
+    out = _check_output_dir(args.out)
+    settings = sentiment.SentimentSettings(maxlen=args.maxlen, truncating=args.truncating, padding=args.padding,
+                                           vocab_size=args.vocab_size or None)
+    train_config = train_config_from(args)  # validate every option before reading any data
+    sequences, labels, vocab = sentiment.imdb_train_split(args.data, settings.vocab_size, progress=not args.quiet)
+    model_config = model_config_from(args, vocab_size=len(vocab))
+    started = time.perf_counter()
+    best = sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out,
+                           progress=not args.quiet, extra_settings={"dataset": "imdb"})
+    minutes = (time.perf_counter() - started) / 60
+    print(f"best validation accuracy {best['accuracy']:.4f}, loss {best['loss']:.4f} "
+          f"({minutes:.1f} min); bundle saved to {out}")
+    print(f"next: rnnkit evaluate {out} --data PATH   |   rnnkit predict {out} \"a review\"")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from rnnkit.config import TrainConfig
+    from rnnkit.tasks import load_predictor, sentiment
+
+    out = _check_output_dir(args.out)
+    print("rnnkit demo: training a small GRU on 4,000 generated reviews (offline)...", file=sys.stderr)
+    sequences, labels, vocab = sentiment.demo_data(4000, seed=args.seed)
+    test_seqs, test_labels, _ = sentiment.demo_data(1000, seed=args.seed + 1, vocab=vocab)
+    model_config = model_config_from(args, vocab_size=len(vocab))
+    train_config = TrainConfig(epochs=args.epochs, batch_size=32, learning_rate=5e-3, patience=2, seed=args.seed)
+    settings = sentiment.SentimentSettings(maxlen=100, vocab_size=None)
+    sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out, progress=not args.quiet,
+                    extra_settings={"dataset": "demo"})
+    model = load_predictor(out, engine=args.engine)
+    metrics = model.evaluate(test_seqs, test_labels)
+    print(f"held-out generated reviews: accuracy {metrics['accuracy']:.3f}, loss {metrics['loss']:.3f}")
+    for text in ("The plot was wonderful and the cast was great.", "Not good. The ending was a boring mess."):
+        result = model.predict([text])[0]
+        print(f"  {result['label']:8s} {result['probability']:.3f}  {text}")
+    print(f"bundle saved to {out}; try: rnnkit predict {out} \"a funny and charming film\"")
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate / predict
+
+
+def cmd_evaluate(args) -> int:
+    from rnnkit.tasks import load_predictor, sentiment
+
+    model = load_predictor(args.bundle, engine=args.engine)
+    if model.bundle.settings.get("dataset") == "demo":
+        seed = int(model.bundle.train.get("seed", 0)) + 1
+        sequences, labels, _ = sentiment.demo_data(1000, seed=seed, vocab=model.vocab)
+    else:
+        sequences, labels = sentiment.imdb_split_for(model.vocab, args.data, args.split, progress=not args.quiet)
+    metrics = model.evaluate(sequences, labels)
+    metrics.update({"split": args.split, "engine": args.engine, "bundle": str(args.bundle)})
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    print(f"{args.split} reviews: {metrics['count']}   accuracy {metrics['accuracy']:.4f}   loss {metrics['loss']:.4f}"
+          f"   precision {metrics['precision']:.4f}   recall {metrics['recall']:.4f}   F1 {metrics['f1']:.4f}")
+    print("confusion matrix       predicted negative   predicted positive")
+    print(f"  actual negative      {tn:>18d}   {fp:>18d}")
+    print(f"  actual positive      {fn:>18d}   {tp:>18d}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from rnnkit.tasks import load_predictor
+
+    model = load_predictor(args.bundle, engine=args.engine)
+    if args.texts == ["-"]:
+        return _predict_stream(model, sys.stdin.buffer)
+    if not args.texts:
+        raise InputError('give a review to judge, e.g. rnnkit predict BUNDLE "A moving film.", or - to read stdin')
+    texts = [_checked_utf8(t) for t in args.texts]
+    for result, text in zip(model.predict(texts), texts):
+        if args.json:
+            print(json.dumps({"text": text, **result}, ensure_ascii=False))
+        else:
+            note = "  (truncated)" if result["truncated"] else ""
+            print(f"{result['label']}\t{result['probability']:.4f}{note}")
+    return 0
+
+
+def _checked_utf8(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the review is not valid UTF-8 text; re-encode it (e.g. iconv -t UTF-8)") from None
+    return text
+
+
+def _predict_stream(model, stream) -> int:
+    """One review per input line -> one JSON object per output line; bad lines get {"error": ...}."""
+    failures = 0
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.rstrip(b"\r\n").decode("utf-8")
+        except UnicodeDecodeError:
+            result = {"line": number, "error": "not valid UTF-8; re-encode the input (e.g. iconv -t UTF-8)"}
+        else:
+            try:
+                result = {"line": number, **model.predict([text])[0]}
+            except InputError as exc:
+                result = {"line": number, "error": str(exc).removeprefix("review 1: ")}
+        failures += "error" in result
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    if failures:
+        print(f"rnnkit: {failures} line(s) could not be judged (see their \"error\")", file=sys.stderr)
+    return 1 if failures else 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cmd_data_imdb(args) -> int:
+    from rnnkit.data import imdb
+    from rnnkit.data.download import download
+
+    dest = Path(args.dest) if args.dest else imdb.default_data_path()
+    if dest.exists() and not args.force:
+        print(f"{dest} already exists (use --force to download again)")
+        return 0
+    algorithm = "md5" if args.checksum == imdb.UPSTREAM_MD5 else "sha256"
+    download(args.url, dest, args.checksum, algorithm=algorithm, progress=not args.quiet)
+    print(f"saved {dest}; train with: rnnkit train imdb --data {dest} --out runs/imdb")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, evaluate, predict.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser("train", help="train a model").add_subparsers(dest="task", metavar="TASK", required=True)
+    imdb = train.add_parser("imdb", help="movie-review sentiment on IMDB (many-to-one)",
+                            description="Train embedding -> recurrent layers -> sigmoid on IMDB reviews.")
+    imdb.add_argument("--data", help="aclImdb_v1.tar.gz or an aclImdb/ folder (default: $RNNKIT_IMDB, then the download location)")
+    imdb.add_argument("--out", default="runs/imdb", help="bundle directory (default %(default)s)")
+    add_sentiment_data_arguments(imdb)
+    add_model_arguments(imdb)
+    add_train_arguments(imdb)
+    imdb.set_defaults(func=cmd_train_imdb)
+
+    demo = commands.add_parser("demo", help="train and try a sentiment model on built-in generated reviews (offline, < 1 min)")
+    demo.add_argument("--out", default="runs/demo", help="bundle directory (default %(default)s)")
+    demo.add_argument("--epochs", type=int, default=6)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="engine for the predictions shown")
+    demo.add_argument("--quiet", action="store_true")
+    add_model_arguments(demo, hidden=32, embedding_dim=32, dropout=0.0, pooling="last")
+    demo.set_defaults(func=cmd_demo)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, loss and confusion matrix of a bundle on a test split")
+    evaluate.add_argument("bundle", help="bundle directory written by rnnkit train")
+    evaluate.add_argument("--data", help="IMDB tarball or folder (default: $RNNKIT_IMDB, then the download location)")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
+    evaluate.add_argument("--json", action="store_true", help="print metrics as one JSON object")
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="sentiment of reviews given as arguments, or one per line on stdin (-)")
+    predict.add_argument("bundle", help="bundle directory written by rnnkit train")
+    predict.add_argument("texts", nargs="*", help='reviews to judge; "-" reads one review per line from stdin (JSON lines out)')
+    predict.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="numpy needs no torch (default)")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per review")
+    predict.set_defaults(func=cmd_predict)
+
+    data = commands.add_parser("data", help="download data sets").add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    from rnnkit.data.imdb import UPSTREAM_MD5, UPSTREAM_URL
+
+    get_imdb = data.add_parser("imdb", help="download the IMDB Large Movie Review Dataset (84 MB)")
+    get_imdb.add_argument("--dest", help="where to save the tarball (default: ~/.cache/rnnkit/data/, or $RNNKIT_CACHE/data/)")
+    get_imdb.add_argument("--url", default=UPSTREAM_URL)
+    get_imdb.add_argument("--checksum", default=UPSTREAM_MD5, help="expected md5 (upstream default) or sha256 of the file")
+    get_imdb.add_argument("--force", action="store_true", help="download even if the file exists")
+    get_imdb.add_argument("--quiet", action="store_true")
+    get_imdb.set_defaults(func=cmd_data_imdb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    # argparse stops filling a nargs="*" positional at the first option: gather texts given after options
+    if extras and hasattr(args, "texts") and all(e == "-" or not e.startswith("-") for e in extras):
+        args.texts = [*args.texts, *extras]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    try:
+        return args.func(args)
+    except RnnkitError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `rnnkit predict ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: tokenizer and vocabulary, padding and bucketing, and the data sets."""

@@ -1,0 +1,44 @@
+"""Run a bundle's model on either engine behind one numpy-in, numpy-out function.
+
+The numpy engine never imports torch (fast start; the light runtime); the torch
+engine is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from rnnkit.bundle import Bundle
+from rnnkit.errors import RnnkitError
+
+
+def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A function (ids (N, T), lengths (N,)) -> logits (N, O) float32 for a many-to-one bundle."""
+    if engine == "numpy":
+        from rnnkit.numpy_engine import build_model
+
+        model = build_model(bundle.config, bundle.tensors)
+        return lambda ids, lengths: np.asarray(model.forward(ids, lengths, train=False), dtype=np.float32)
+    if engine == "torch":
+        torch = import_torch()
+        from rnnkit.torch_engine import build_model, load_tensors
+
+        module = load_tensors(build_model(bundle.config), bundle.tensors).eval()
+
+        def run(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return module(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+
+        return run
+    raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise RnnkitError("the torch engine needs PyTorch: pip install torch==2.13.0 "
+                          "(or use --engine numpy)") from None
+    return torch
