@@ -132,7 +132,7 @@ class Trainer:
             for key, value in sums.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
             if batch_index % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
         bar.close()
         if seen == 0:
             raise TrainingError("the training split produced no batches; is the data set empty?")
