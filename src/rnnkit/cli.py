@@ -13,6 +13,7 @@ Heavy imports (torch) happen inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -282,7 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     get_imdb.add_argument("--force", action="store_true", help="download even if the file exists")
     get_imdb.add_argument("--quiet", action="store_true")
     get_imdb.set_defaults(func=cmd_data_imdb)
+
+    for module_name in TASK_COMMANDS:
+        importlib.import_module(module_name).register(commands, train)
     return parser
+
+
+# Modules that add their own commands: each has register(commands, train_tasks), where
+# `commands` is the top-level subparsers and `train_tasks` the subparsers of `rnnkit train`.
+# Keep their top-level imports light (no torch): the parser is built on every call.
+TASK_COMMANDS: tuple[str, ...] = ()
 
 
 def main(argv: list[str] | None = None) -> int:
