@@ -36,7 +36,36 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         return _sequence_model_shapes(c, head_in=c.feature_size)
     if c.architecture == "many_to_many":
         return _sequence_model_shapes(c, head_in=c.hidden_size * c.num_directions)
+    if c.architecture == "encoder_decoder":
+        return _encoder_decoder_shapes(c)
     raise NotImplementedError(f"parameter_shapes does not know architecture {c.architecture!r} yet")
+
+
+def _encoder_decoder_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Encoder: embedding (V, E) + stacked (bi)directional block of H per direction.
+
+    Decoder: embedding (V_t, E) + unidirectional block of Hd = H * num_directions
+    (same num_layers; it starts from the encoder's final state of each layer,
+    directions concatenated) + head (V_t, Hd). Attention adds decoder.attention.*:
+    bahdanau (additive, size A = Hd) also feeds the context to the decoder RNN
+    (input E + Hd) and to the head (input Hd + Hd); luong ("general") adds W_a
+    and the output combination W_c. Semantics: rnnkit.torch_engine.seq2seq.
+    """
+    hd = c.hidden_size * c.num_directions
+    extra = hd if c.attention == "bahdanau" else 0
+    shapes = {"encoder.embedding.weight": (c.vocab_size, c.embedding_dim)}
+    shapes.update(recurrent_shapes("encoder.rnn.", c.gates, c.embedding_dim, c.hidden_size, c.num_layers,
+                                   c.bidirectional))
+    shapes["decoder.embedding.weight"] = (c.target_vocab_size, c.embedding_dim)
+    shapes.update(recurrent_shapes("decoder.rnn.", c.gates, c.embedding_dim + extra, hd, c.num_layers, False))
+    if c.attention == "bahdanau":
+        shapes.update({"decoder.attention.query.weight": (hd, hd), "decoder.attention.key.weight": (hd, hd),
+                       "decoder.attention.key.bias": (hd,), "decoder.attention.energy.weight": (1, hd)})
+    elif c.attention == "luong":
+        shapes.update({"decoder.attention.weight": (hd, hd), "decoder.attention.combine.weight": (hd, 2 * hd)})
+    shapes["decoder.head.weight"] = (c.target_vocab_size, hd + extra)
+    shapes["decoder.head.bias"] = (c.target_vocab_size,)
+    return shapes
 
 
 def _sequence_model_shapes(c: ModelConfig, head_in: int) -> dict[str, tuple[int, ...]]:
