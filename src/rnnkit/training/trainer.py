@@ -114,7 +114,7 @@ class Trainer:
         totals: dict[str, float] = {}
         seen, loss_sum = 0, 0.0
         bar = tqdm(batches, desc=f"epoch {epoch}/{self.config.epochs}", unit=" batch", leave=True,
-                   disable=not self.progress, mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
+                   disable=not (self.progress and sys.stderr.isatty()), mininterval=0.5, file=sys.stderr)
         for batch_index, batch in enumerate(bar):
             loss, count, sums = step(self.model, batch)
             if not torch.isfinite(loss):
