@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add their own commands: each has register(commands, train_tasks), where
 # `commands` is the top-level subparsers and `train_tasks` the subparsers of `rnnkit train`.
 # Keep their top-level imports light (no torch): the parser is built on every call.
-TASK_COMMANDS: tuple[str, ...] = ()
+TASK_COMMANDS: tuple[str, ...] = ("rnnkit.tasks.seq2seq", "rnnkit.serve.command")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,96 @@
+"""`rnnkit serve BUNDLE`: the HTTP API and the page on uvicorn.
+
+Registered through `rnnkit.cli.TASK_COMMANDS`; the parser part imports nothing
+heavy, and the numpy engine (the default) never imports torch.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from rnnkit.errors import InputError, RnnkitError
+from rnnkit.serve.limits import LOOPBACK_DEFAULT, ServeLimits, check_host
+
+
+def register(commands, train_tasks) -> None:
+    d = ServeLimits()
+    serve = commands.add_parser(
+        "serve", help="serve a bundle over HTTP: JSON API + a web page",
+        description="Serve a trained bundle: POST /v1/predict, /v1/explain (sentiment), GET /healthz, "
+                    "/v1/model, /openapi.json, and a page at /. Binds to 127.0.0.1 unless --host says otherwise.")
+    serve.add_argument("bundle", help="bundle directory written by rnnkit train")
+    serve.add_argument("--host", default=LOOPBACK_DEFAULT, help="address to bind (default %(default)s: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
+    serve.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="numpy needs no torch (default)")
+    limits = serve.add_argument_group("limits")
+    limits.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="largest request body (default %(default)s)")
+    limits.add_argument("--max-texts", type=int, default=d.max_texts, help="most texts per request (default %(default)s)")
+    limits.add_argument("--max-text-chars", type=int, default=d.max_text_chars,
+                        help="longer texts are truncated to this many characters (default %(default)s)")
+    limits.add_argument("--explain-max-words", type=int, default=d.explain_max_words,
+                        help="distinct words /v1/explain leaves out, at most (default %(default)s)")
+    limits.add_argument("--timeout", type=float, default=d.timeout_seconds,
+                        help="seconds to receive a body and to answer it (default %(default)s)")
+    limits.add_argument("--batch-texts", type=int, default=d.batch_texts,
+                        help="most texts the model runs in one call (default %(default)s)")
+    limits.add_argument("--max-queued-texts", type=int, default=d.max_queued_texts,
+                        help="texts waiting for the model before requests get 503 (default %(default)s)")
+    limits.add_argument("--max-connections", type=int, default=d.max_connections,
+                        help="open connections before new ones get 503 (default %(default)s)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+
+def limits_from(args) -> ServeLimits:
+    return ServeLimits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
+                       max_text_chars=args.max_text_chars, explain_max_words=args.explain_max_words,
+                       timeout_seconds=args.timeout, max_queued_texts=args.max_queued_texts,
+                       batch_texts=args.batch_texts, max_connections=args.max_connections)
+
+
+def cmd_serve(args) -> int:
+    limits = limits_from(args)  # inconsistent limits stop here, before anything loads
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be 0..65535; got {args.port}")
+    warning = check_host(args.host)
+    if warning:
+        print(f"rnnkit serve: warning: {warning}", file=sys.stderr)
+    try:
+        import uvicorn
+
+        from rnnkit.serve.app import create_app
+    except ImportError as exc:
+        raise RnnkitError(f"rnnkit serve needs FastAPI and uvicorn ({exc.name} is missing): "
+                          "pip install 'rnnkit[serve]'") from None
+    from rnnkit.tasks import load_predictor
+
+    predictor = load_predictor(args.bundle, engine=args.engine)
+    app = create_app(predictor, limits, engine=args.engine)
+    sock = bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"rnnkit serve: {predictor.bundle.task} model {args.bundle} ({args.engine} engine) at http://{shown}:{port}/ "
+          f"- API /v1/..., schema /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, log_level="info" if args.access_log else "warning", access_log=args.access_log,
+                            limit_concurrency=limits.max_connections, timeout_keep_alive=5,
+                            timeout_graceful_shutdown=5, server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (connections queue from here on, before the loop starts)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except socket.gaierror:
+        raise InputError(f"--host {host!r} is not an address or a name this machine can resolve") from None
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port, "
+                         "or stop the program using it") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
