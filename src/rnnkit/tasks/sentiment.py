@@ -92,11 +92,13 @@ def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generat
 
 def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, model_config: ModelConfig,
           train_config: TrainConfig, settings: SentimentSettings, out_dir: str | Path,
-          progress: bool = True, extra_settings: dict | None = None) -> dict:
+          progress: bool = True, extra_settings: dict | None = None, packed: bool = False) -> dict:
     """Train a many-to-one model on encoded reviews; the best model is saved to `out_dir`.
 
     A validation split is carved from `sequences` (stratified); it picks the
     best epoch and drives early stopping. Returns the best validation metrics.
+    `packed` runs the recurrent layers on packed sequences instead of masked
+    padded batches (same results; slower on CPU, see bench/packing.py).
     """
     torch = import_torch()
     import torch.nn.functional as F
@@ -118,7 +120,7 @@ def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, mod
     def step(model, batch: Batch):
         ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths)
         y = torch.from_numpy(batch.labels).to(device)
-        logits = model(ids, lengths).squeeze(-1)
+        logits = model(ids, lengths, packed=packed).squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, y)
         return loss, len(y), {"accuracy": ((logits > 0).float() == y).sum().item()}
 
