@@ -20,4 +20,8 @@ def load_predictor(path, engine: str = "numpy"):
         from rnnkit.tasks.sentiment import SentimentModel
 
         return SentimentModel(bundle, engine)
+    if bundle.task == "seq2seq":
+        from rnnkit.tasks.seq2seq import Seq2SeqModel
+
+        return Seq2SeqModel(bundle, engine)
     raise BundleError(f"{path} holds a {bundle.task!r} model, which this rnnkit cannot open yet")
