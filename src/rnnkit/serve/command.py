@@ -6,6 +6,7 @@ heavy, and the numpy engine (the default) never imports torch.
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 
@@ -23,6 +24,9 @@ def register(commands, train_tasks) -> None:
     serve.add_argument("--host", default=LOOPBACK_DEFAULT, help="address to bind (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
     serve.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="numpy needs no torch (default)")
+    serve.add_argument("--threads", type=int, default=1,
+                       help="torch threads for --engine torch (default %(default)s: requests are already batched, "
+                            "and more threads fight the server's own for the cores)")
     limits = serve.add_argument_group("limits")
     limits.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="largest request body (default %(default)s)")
     limits.add_argument("--max-texts", type=int, default=d.max_texts, help="most texts per request (default %(default)s)")
@@ -65,6 +69,12 @@ def cmd_serve(args) -> int:
                           "pip install 'rnnkit[serve]'") from None
     from rnnkit.tasks import load_predictor
 
+    if args.engine == "torch":
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1; got {args.threads}")
+        from rnnkit.tasks.engines import import_torch
+
+        import_torch().set_num_threads(args.threads)
     predictor = load_predictor(args.bundle, engine=args.engine)
     app = create_app(predictor, limits, engine=args.engine)
     sock = bind(args.host, args.port)
@@ -75,8 +85,17 @@ def cmd_serve(args) -> int:
     config = uvicorn.Config(app, log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             limit_concurrency=limits.max_connections, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    signal.signal(signal.SIGTERM, _interrupt)  # uvicorn shuts down gracefully, then re-raises the signal
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    print("rnnkit serve: stopped", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def bind(host: str, port: int) -> socket.socket:

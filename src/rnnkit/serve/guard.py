@@ -5,7 +5,7 @@ For POST requests it enforces, in order, answering with a JSON error:
     413  Content-Length over the limit (refused before a byte of the body is read),
          or a body (chunked, no Content-Length) that grows past it while read
     408  the body did not arrive within the timeout (a slow client)
-    400  the body is not UTF-8
+    400  the body is empty or not UTF-8
 At most `max_body_bytes` are ever held; the app then reads the body as usual.
 """
 
@@ -49,6 +49,8 @@ class BodyGuard:
             body = await self._read_body(receive)
             if body is None:  # the client went away
                 return
+            if not body.strip():
+                raise RequestRejected(400, 'the request body is empty; send JSON such as {"text": "a review"}')
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:

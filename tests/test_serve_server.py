@@ -1,0 +1,313 @@
+"""`rnnkit serve` as a real process on 127.0.0.1: raw-socket abuse, a bounded load test, a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+pytest.importorskip("uvicorn", reason="rnnkit serve needs the serve extra: pip install -e '.[serve]'")
+httpx = pytest.importorskip("httpx")
+
+import rnnkit.numpy_engine
+from rnnkit.tasks import load_predictor
+
+ENGINE = "numpy" if hasattr(rnnkit.numpy_engine, "build_model") else "torch"
+BODY_LIMIT = 100_000
+TIMEOUT = 2
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REVIEW = "The plot was wonderful and the cast was great, but the ending was a boring mess."
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    proc: subprocess.Popen
+    log: list[str] = field(default_factory=list)
+
+
+def start_server(*args: str, timeout: float = 60) -> Server:
+    """Run `rnnkit serve ARGS --port 0` and wait until /healthz answers."""
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", *args, "--port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_drain, args=(proc.stderr, log, ready), daemon=True).start()
+    if not ready.wait(timeout) or proc.poll() is not None:
+        proc.kill()
+        raise AssertionError(f"rnnkit serve did not start: {''.join(log)}")
+    url = next(line for line in log if "at http://" in line).split(" at ")[1].split("/ ")[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return Server(url, int(url.rsplit(":", 1)[1]), proc, log)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"rnnkit serve never answered /healthz: {''.join(log)}")
+
+
+def _drain(stream, log: list[str], ready: threading.Event) -> None:
+    for line in stream:
+        log.append(line)
+        if "at http://" in line:
+            ready.set()
+    ready.set()
+
+
+def stop(srv: Server) -> None:
+    srv.proc.send_signal(signal.SIGINT)
+    assert srv.proc.wait(timeout=15) == 0, "".join(srv.log)  # Ctrl-C is a clean stop
+
+
+@pytest.fixture(scope="module")
+def server(demo_bundle):
+    """Default limits."""
+    srv = start_server(str(demo_bundle[0]), "--engine", ENGINE)
+    yield srv
+    stop(srv)
+
+
+@pytest.fixture(scope="module")
+def strict_server(demo_bundle):
+    """A short timeout and a small body limit, for the abuse tests."""
+    srv = start_server(str(demo_bundle[0]), "--engine", ENGINE, "--timeout", str(TIMEOUT),
+                       "--max-body-bytes", str(BODY_LIMIT), "--max-text-chars", "5000")
+    yield srv
+    stop(srv)
+
+
+@pytest.fixture(scope="module")
+def model(demo_bundle):
+    return load_predictor(demo_bundle[0], engine=ENGINE)
+
+
+def predict(server: Server, text: str) -> dict:
+    response = httpx.post(f"{server.url}/v1/predict", json={"text": text}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["prediction"]
+
+
+def raw_request(port: int, head: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(head)
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + _length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+# --------------------------------------------------------------------------- the process
+
+
+def test_numpy_engine_serves_without_loading_torch(server, model):
+    if ENGINE != "numpy":
+        pytest.skip("the numpy engine has not landed yet (rnnkit.numpy_engine.build_model)")
+    assert predict(server, REVIEW)["probability_positive"] == pytest.approx(
+        model.predict([REVIEW])[0]["probability_positive"], abs=1e-6)
+    httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW}, timeout=10).raise_for_status()
+    with open(f"/proc/{server.proc.pid}/maps") as maps:
+        libraries = {line.split()[-1] for line in maps if "/" in line}
+    assert not [lib for lib in libraries if "torch" in lib], "the numpy-engine server mapped torch libraries"
+    modules = subprocess.run([sys.executable, "-c", (
+        "import sys, rnnkit.cli\n"
+        "from rnnkit.serve.app import create_app\nfrom rnnkit.tasks import load_predictor\n"
+        f"create_app(load_predictor({str(model.bundle.path)!r}))\nprint('torch' in sys.modules)")],
+        capture_output=True, text=True, timeout=120)
+    assert modules.stdout.strip() == "False", modules.stderr
+
+
+def test_chunked_upload_over_the_limit_is_cut_off_early(strict_server):
+    server = strict_server
+    """No Content-Length: the server counts as it reads and answers 413 long before the upload ends."""
+    sock = raw_request(server.port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk, sent, answered = b" " * 10_000, 0, False
+    for _ in range(5_000):  # a 50 MB upload, if nobody stopped it
+        try:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:  # the server closed the connection after answering
+            break
+        sent += len(chunk)
+        if select.select([sock], [], [], 0.01)[0]:
+            answered = True
+            break
+    assert answered or sent < 50_000_000
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 413 and "limit of 100000 bytes" in body["error"]["message"]
+    assert sent < 10 * BODY_LIMIT, f"the server read {sent} bytes before refusing"
+    assert predict(server, "great")["label"] == "positive"  # still serving
+
+
+def test_declared_oversize_body_is_refused_before_it_is_sent(strict_server):
+    server = strict_server
+    sock = raw_request(server.port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    b"Content-Length: 50000000\r\n\r\n")
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 413 and "50000000 bytes" in body["error"]["message"]
+
+
+def test_a_slow_client_gets_408_and_the_server_stays_up(strict_server):
+    server = strict_server
+    started = time.monotonic()
+    sock = raw_request(server.port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                    b'Content-Length: 100\r\n\r\n{"text": "gre')
+    status, body = read_response(sock)
+    sock.close()
+    assert status == 408 and "did not arrive within 2 s" in body["error"]["message"]
+    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 5
+    assert predict(server, "great")["label"] == "positive"
+
+
+def test_load_thousands_of_requests_from_16_clients_none_fails(server, model):
+    """2,000 requests (single, batched, explain) from 16 concurrent connections; every answer checked."""
+    rng = random.Random(0)
+    words = "the plot cast film acting ending was great wonderful boring mess funny worst best a and but".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 60))) for _ in range(64)]
+    expected = np.array([p["probability_positive"] for p in model.predict(texts)])
+    total, clients = 2000, 16
+    failures: list[str] = []
+    done = []
+
+    async def client(worker: int) -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            for n in range(worker, total, clients):
+                index = n % len(texts)
+                kind = n % 20
+                if kind < 16:
+                    body, path = {"text": texts[index]}, "/v1/predict"
+                elif kind < 19:
+                    body, path = {"texts": [texts[(index + k) % len(texts)] for k in range(8)]}, "/v1/predict"
+                else:
+                    body, path = {"text": texts[index], "top_k": 3}, "/v1/explain"
+                response = await http.post(path, json=body)
+                if response.status_code != 200:
+                    failures.append(f"{path} {response.status_code} {response.text[:200]}")
+                    continue
+                answer = response.json()
+                got = [p["probability_positive"] for p in answer.get("predictions", [answer.get("prediction")])]
+                want = expected[[(index + k) % len(texts) for k in range(len(got))]]
+                if not np.allclose(got, want, atol=1e-5):
+                    failures.append(f"{path} answered {got[:2]}, expected {want[:2]}")
+                done.append(1)
+
+    async def run_all() -> None:
+        await asyncio.wait_for(asyncio.gather(*(client(w) for w in range(clients))), timeout=300)
+
+    started = time.perf_counter()
+    asyncio.run(run_all())
+    seconds = time.perf_counter() - started
+    print(f"load test: {total} requests in {seconds:.1f} s ({total / seconds:.0f} req/s), {len(failures)} failed")
+    assert not failures, failures[:5]
+    assert len(done) == total
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_checks_limits_before_loading_and_warns_on_all_interfaces(tmp_path):
+    result = run_cli(str(tmp_path / "missing"), "--max-text-chars", "5000000")
+    assert result.returncode == 2 and "could never arrive" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(str(tmp_path / "missing"), "--host", "0.0.0.0")
+    assert "warning: binding to 0.0.0.0 listens on every network interface" in result.stderr
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_cli_reports_a_busy_port(server, demo_bundle):
+    result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", str(demo_bundle[0]), "--engine", ENGINE,
+                             "--port", str(server.port)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- a real browser
+
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (drives Debian's chromium)")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine: apt-get install -y chromium (.ci/run does)")
+    with playwright.sync_playwright() as p:
+        profile = tmp_path / "profile"  # an empty --user-data-dir
+        context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                       args=BROWSER_FLAGS)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_browser_types_a_review_and_reads_the_prediction(server, page, tmp_path):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server.url}/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('engine')")
+    page.fill("#review", REVIEW)
+    page.click("#judge")
+    page.wait_for_selector("#result:not([hidden])", timeout=15_000)
+    shown_label = page.text_content("#label")
+    shown_percent = float(page.text_content("#probability").rstrip("%"))
+    words = page.locator("#words li .word").all_text_contents()
+
+    api = httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW, "top_k": 8}, timeout=10).json()
+    assert shown_label == api["prediction"]["label"]
+    assert shown_percent == pytest.approx(100 * api["prediction"]["probability"], abs=0.051)
+    assert len(words) == len(api["words"]) > 0
+    assert words[0].split(" ×")[0] == api["words"][0]["word"]
+    fill = page.eval_on_selector("#bar-fill", "e => parseFloat(e.style.width)")
+    assert fill == pytest.approx(100 * api["prediction"]["probability_positive"], abs=0.051)
+
+    shot = tmp_path / "serve_page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("RNNKIT_SCREENSHOT"):
+        shutil.copy(shot, os.environ["RNNKIT_SCREENSHOT"])
+    assert requested and all(url.startswith(server.url) for url in requested), requested  # nothing from outside
+
+
+def test_browser_shows_the_servers_error_for_text_without_words(server, page):
+    page.goto(f"{server.url}/")
+    page.fill("#review", "... ;; ...")
+    page.click("#judge")
+    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    assert "no words" in page.text_content("#error")
+    assert page.is_hidden("#result")
