@@ -12,9 +12,11 @@ per sentence: tokens without <s> and </s>.
 Beam search ranks finished hypotheses by length-normalised log-probability,
 ``log P(y) / len(y) ** alpha`` (alpha = 0: raw log-probability, which favours
 short outputs; alpha = 1: mean log-probability per token), where len counts
-</s>. A sentence stops once it has `beam_size` finished hypotheses, or when
-no live beam can beat its best finished one, or at `max_len` tokens (when
-nothing has finished by then, the live beams compete unfinished).
+</s>. Only an ending among a sentence's k best continuations counts as
+finished. A sentence stops when no live beam can beat its best finished
+hypothesis, or when it has k finished ones and no live beam scores above the
+k-th at its next length, or at `max_len` tokens (when nothing has finished by
+then, the live beams compete unfinished).
 """
 
 from __future__ import annotations
@@ -124,19 +126,20 @@ def beam_search(step: Step, select: Select, state: Any, batch: int, bos: int, eo
             if done[b]:
                 continue
             live = 0
-            for candidate in top[b]:
+            for rank, candidate in enumerate(top[b]):
                 score = total[b, candidate]
                 if not np.isfinite(score) or live == k:
                     break
                 parent, token = divmod(int(candidate), vocab)
                 if token == eos:
+                    if rank >= k:  # an ending outside the k best continuations is not a contender
+                        continue
                     finished[b].append(_hypothesis(history[b, parent], score, t + 1, alpha, True,
                                                    None if attn_history is None else attn_history[b, parent]))
                 else:
                     parents[b, live], next_tokens[b, live], next_scores[b, live] = parent, token, score
                     live += 1
-            done[b] = (len(finished[b]) >= k or live == 0
-                       or _cannot_improve(finished[b], next_scores[b], max_len, alpha))
+            done[b] = live == 0 or _settled(finished[b], next_scores[b], t + 2, max_len, alpha, k)
         if done.all():
             break
         rows = (np.arange(batch)[:, None] * k + parents).reshape(-1)
@@ -160,16 +163,22 @@ def _hypothesis(tokens: np.ndarray, log_prob: float, length: int, alpha: float, 
                       None if attention is None else attention.copy())
 
 
-def _cannot_improve(finished: list[Hypothesis], live_scores: np.ndarray, max_len: int, alpha: float) -> bool:
-    """True when no live beam can end above the best finished score.
+def _settled(finished: list[Hypothesis], live_scores: np.ndarray, next_len: int, max_len: int, alpha: float,
+             k: int) -> bool:
+    """Whether a sentence's search can stop.
 
-    Log-probabilities only fall as a beam grows, and the normaliser only grows,
-    so a live beam's score is at most its current log-probability / max_len ** alpha.
+    Exactly: no live beam can end above the best finished score (log-probabilities
+    only fall as a beam grows and the normaliser only grows, so a live beam ends at
+    most at its log-probability / max_len ** alpha). Or, with k finished hypotheses,
+    when no live beam scores above the k-th best of them at its next length (the
+    usual heuristic; exact when alpha = 0).
     """
     if not finished:
         return False
-    best = max(h.score for h in finished)
     live = live_scores[np.isfinite(live_scores)]
     if live.size == 0:
         return True
-    return best >= float(live.max()) / max_len ** alpha
+    scores = sorted((h.score for h in finished), reverse=True)
+    if scores[0] >= float(live.max()) / max_len ** alpha:
+        return True
+    return len(scores) >= k and scores[k - 1] >= float(live.max()) / next_len ** alpha
