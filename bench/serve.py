@@ -1,0 +1,286 @@
+"""Serving benchmark: `rnnkit serve` under load from a separate load-generator process (wrk), loopback only.
+
+    python bench/serve.py --bundle runs/imdb                  # a trained bundle (~45 s)
+    python bench/serve.py                                     # default IMDB architecture, random weights
+
+Measures, against one `rnnkit serve BUNDLE` process on 127.0.0.1:
+1. start to first answer: from launching `rnnkit serve` to the first 200 from
+   POST /v1/predict (median of --start-runs fresh processes);
+2. single-review requests ({"text": ...}) from --clients concurrent
+   connections for --duration s: requests/s, p50/p99 latency, errors;
+3. batched requests ({"texts": [--batch reviews]}), same clients: texts/s;
+4. the model alone, in this process: one review, and a batch of --clients
+   reviews, through SentimentModel.probabilities (the serving engine's cost).
+Requests carry real IMDB test reviews (whole, as people send them) when the
+data set is found (--data, $RNNKIT_IMDB or ../shared/data), else generated
+reviews. Without --bundle, a bundle of the default IMDB model (bi-GRU 128,
+embedding 128, mean_max pooling, a 30,000-word vocabulary from imdb.vocab) with
+random weights is written to a temporary directory: the cost of serving does
+not depend on the weights' values.
+
+Needs `wrk` (apt-get install wrk). Writes bench/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "serve.json"
+SHARED_IMDB = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
+PROBE = json.dumps({"text": "This movie is really bad. I do not like it."}).encode()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def imdb_texts(data: Path | None, count: int) -> tuple[list[str], list[str]] | None:
+    """(the first `count` IMDB test reviews, imdb.vocab words) from the tarball, or None when absent."""
+    for candidate in (data, os.environ.get("RNNKIT_IMDB"), SHARED_IMDB):
+        if candidate and Path(candidate).is_file():
+            break
+    else:
+        return None
+    reviews, words = [], []
+    with tarfile.open(candidate, "r:gz") as tar:  # imdb.vocab and test/ come first in the archive
+        for member in tar:
+            if member.name.endswith("imdb.vocab"):
+                words = tar.extractfile(member).read().decode("utf-8").split()
+            elif member.name.startswith("aclImdb/test/") and member.name.endswith(".txt"):
+                reviews.append(tar.extractfile(member).read().decode("utf-8"))
+                if len(reviews) == count:
+                    break
+    return reviews, words
+
+
+def generated_texts(count: int) -> tuple[list[str], list[str]]:
+    from rnnkit.data.synthetic import generate_reviews
+    from rnnkit.data.vocab import count_tokens, tokenize
+
+    texts, _ = generate_reviews(count, seed=0)
+    return texts, sorted(count_tokens(tokenize(t) for t in texts))
+
+
+def random_default_bundle(out: Path, words: list[str]) -> Path:
+    """The default `rnnkit train imdb` model with random weights and a 30,000-word vocabulary."""
+    from rnnkit.bundle import save_bundle
+    from rnnkit.config import ModelConfig
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.params import parameter_shapes
+    from rnnkit.tasks.sentiment import SentimentSettings
+
+    vocab = Vocab.build({w: len(words) - i for i, w in enumerate(dict.fromkeys(words))}, max_size=30000)
+    config = ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=128, hidden_size=128,
+                         bidirectional=True, dropout=0.3, pooling="mean_max")
+    rng = np.random.default_rng(0)
+    tensors = {name: rng.uniform(-0.088, 0.088, shape).astype(np.float32)  # U(-1/sqrt(H), 1/sqrt(H))
+               for name, shape in parameter_shapes(config).items()}
+    settings = {**asdict(SentimentSettings()), "dataset": "random-weights benchmark bundle"}
+    return save_bundle(out, "sentiment", config, vocab.to_json(), tensors, settings=settings)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def serve_command(bundle: Path, port: int, engine: str) -> list[str]:
+    exe = shutil.which("rnnkit")
+    base = [exe] if exe else [sys.executable, "-m", "rnnkit.cli"]
+    return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post_once(port: int, body: bytes, timeout: float = 5.0) -> int:
+    """One HTTP/1.1 POST /v1/predict on a fresh connection; the status code (0 if refused)."""
+    head = (f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(head + body)
+            reply = sock.recv(64)
+    except OSError:
+        return 0
+    return int(reply.split()[1]) if reply.startswith(b"HTTP/") else 0
+
+
+def start_to_first_answer(bundle: Path, engine: str) -> float:
+    """Seconds from launching `rnnkit serve` to its first 200 answer to POST /v1/predict."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(serve_command(bundle, port, engine), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while time.perf_counter() - started < 60:
+            if proc.poll() is not None:
+                raise SystemExit(f"rnnkit serve exited: {proc.stderr.read().decode()}")
+            if post_once(port, PROBE) == 200:
+                return time.perf_counter() - started
+            time.sleep(0.005)
+        raise SystemExit("rnnkit serve did not answer within 60 s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# --------------------------------------------------------------------------- load (wrk)
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/predict", {["Content-Type"] = "application/json"}, bodies[(n %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d, '
+    .. '"connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    level = "=" * 3
+    while f"]{level}]" in text:
+        level += "="
+    return f"[{level}[{text}]{level}]"
+
+
+def run_wrk(port: int, bodies: list[dict], clients: int, duration: float, workdir: Path) -> dict:
+    """Drive POST /v1/predict with wrk (one thread, `clients` connections); counts and latency."""
+    script = workdir / "bodies.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(lua_string(json.dumps(b)) for b in bodies), encoding="utf-8")
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(script),
+               f"http://127.0.0.1:{port}/v1/predict"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    seconds = result["duration_us"] / 1e6
+    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return {"requests": result["requests"], "rps": result["requests"] / seconds, "p50_ms": result["p50_us"] / 1e3,
+            "p99_ms": result["p99_us"] / 1e3, "max_ms": result["max_us"] / 1e3, "errors": errors}
+
+
+def model_only(bundle: Path, engine: str, texts: list[str], clients: int) -> dict:
+    """The engine's own cost (ms), without HTTP: one review at a time, and `clients` reviews in one call."""
+    from rnnkit.tasks import load_predictor
+
+    model = load_predictor(bundle, engine=engine)
+    encoded = [model.encode(t)[0] for t in texts]
+    one = _median_ms(lambda i: model.probabilities([encoded[i % len(encoded)]]), 30)
+    batch = _median_ms(lambda i: model.probabilities(encoded[(i * clients) % len(encoded):][:clients]), 10)
+    return {"single_review_ms": round(one, 2), f"batch_of_{clients}_ms": round(batch, 2),
+            "reviews_per_second_single": round(1000 / one, 1), "reviews_per_second_batched": round(1000 * clients / batch, 1),
+            "mean_tokens": round(float(np.mean([len(e) for e in encoded])), 1)}
+
+
+def _median_ms(fn, repeats: int) -> float:
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bundle", help="sentiment bundle to serve (default: the IMDB architecture, random weights)")
+    parser.add_argument("--data", help="IMDB tarball for request texts (default: $RNNKIT_IMDB, ../shared/data)")
+    parser.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent connections (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of each load run (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="reviews per batched request (default %(default)s)")
+    parser.add_argument("--reviews", type=int, default=512, help="distinct reviews to cycle through (default %(default)s)")
+    parser.add_argument("--start-runs", type=int, default=3, help="fresh processes timed to first answer (default %(default)s)")
+    parser.add_argument("--out", default=str(RESULTS), help="results JSON (default %(default)s)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/serve.py needs wrk as its load generator: apt-get install -y wrk")
+
+    found = imdb_texts(Path(args.data) if args.data else None, args.reviews)
+    texts, words = found if found else generated_texts(args.reviews)
+    workdir = Path(tempfile.mkdtemp(prefix="rnnkit-bench-serve-"))
+    bundle = Path(args.bundle) if args.bundle else random_default_bundle(workdir / "imdb-random", words)
+
+    starts = [start_to_first_answer(bundle, args.engine) for _ in range(args.start_runs)]
+    print(f"start to first answer: {', '.join(f'{s:.2f}' for s in starts)} s", flush=True)
+
+    port = free_port()
+    server = subprocess.Popen(serve_command(bundle, port, args.engine), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while post_once(port, PROBE) != 200:
+            if server.poll() is not None:
+                raise SystemExit(f"rnnkit serve exited: {server.stderr.read().decode()}")
+            time.sleep(0.05)
+        singles = [{"text": t} for t in texts]
+        batches = [{"texts": (texts * 2)[i:i + args.batch]} for i in range(0, len(texts), args.batch)]
+        run_wrk(port, singles, args.clients, 2, workdir)  # warm-up
+        single = run_wrk(port, singles, args.clients, args.duration, workdir)
+        print(f"single: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms, "
+              f"{single['errors']} errors", flush=True)
+        batched = run_wrk(port, batches, args.clients, args.duration, workdir)
+        print(f"batched ({args.batch}/request): {batched['rps'] * args.batch:.0f} texts/s, "
+              f"p99 {batched['p99_ms']:.1f} ms/request, {batched['errors']} errors", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    engine_cost = model_only(bundle, args.engine, texts, args.clients)
+    print(f"model alone ({args.engine}): {engine_cost}", flush=True)
+
+    result = {
+        "rps_single": round(single["rps"], 1), "p99_ms_single": round(single["p99_ms"], 2),
+        "p50_ms_single": round(single["p50_ms"], 2), "rps_batched_texts": round(batched["rps"] * args.batch, 1),
+        "p99_ms_batched_request": round(batched["p99_ms"], 2), "batch_size": args.batch,
+        "errors": single["errors"] + batched["errors"], "requests": single["requests"] + batched["requests"],
+        "start_to_first_answer_seconds": round(statistics.median(starts), 3),
+        "start_to_first_answer_runs": [round(s, 3) for s in starts],
+        "model_only": engine_cost, "clients": args.clients, "duration_s": args.duration, "engine": args.engine,
+        "bundle": str(args.bundle) if args.bundle else "default IMDB architecture, random weights",
+        "texts": "IMDB test reviews" if found else "generated reviews", "load_generator": "wrk -t1",
+        "targets": {"rps_single": 500, "p99_ms_single": 50, "errors": 0, "start_to_first_answer_seconds": 1.0},
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+        "load_average_at_end": os.getloadavg()[0],
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
