@@ -7,7 +7,9 @@ Measures, against one `rnnkit serve BUNDLE` process on 127.0.0.1:
 1. start to first answer: from launching `rnnkit serve` to the first 200 from
    POST /v1/predict (median of --start-runs fresh processes);
 2. single-review requests ({"text": ...}) from --clients concurrent
-   connections for --duration s: requests/s, p50/p99 latency, errors;
+   connections for --duration s: requests/s, p50/p99 latency, errors; once
+   with whole reviews and once with short ones (their first 12 words), which
+   separates the HTTP cost from the model's;
 3. batched requests ({"texts": [--batch reviews]}), same clients: texts/s;
 4. the model alone, in this process: one review, and a batch of --clients
    reviews, through SentimentModel.probabilities (the serving engine's cost).
@@ -246,11 +248,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"rnnkit serve exited: {server.stderr.read().decode()}")
             time.sleep(0.05)
         singles = [{"text": t} for t in texts]
+        shorts = [{"text": " ".join(t.split()[:12])} for t in texts]
         batches = [{"texts": (texts * 2)[i:i + args.batch]} for i in range(0, len(texts), args.batch)]
         run_wrk(port, singles, args.clients, 2, workdir)  # warm-up
         single = run_wrk(port, singles, args.clients, args.duration, workdir)
         print(f"single: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms, "
               f"{single['errors']} errors", flush=True)
+        short = run_wrk(port, shorts, args.clients, args.duration, workdir)
+        print(f"single, 12 words: {short['rps']:.0f} req/s, p50 {short['p50_ms']:.1f} ms, p99 {short['p99_ms']:.1f} ms, "
+              f"{short['errors']} errors", flush=True)
         batched = run_wrk(port, batches, args.clients, args.duration, workdir)
         print(f"batched ({args.batch}/request): {batched['rps'] * args.batch:.0f} texts/s, "
               f"p99 {batched['p99_ms']:.1f} ms/request, {batched['errors']} errors", flush=True)
@@ -264,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "rps_single": round(single["rps"], 1), "p99_ms_single": round(single["p99_ms"], 2),
         "p50_ms_single": round(single["p50_ms"], 2), "rps_batched_texts": round(batched["rps"] * args.batch, 1),
         "p99_ms_batched_request": round(batched["p99_ms"], 2), "batch_size": args.batch,
-        "errors": single["errors"] + batched["errors"], "requests": single["requests"] + batched["requests"],
+        "rps_single_12_words": round(short["rps"], 1), "p99_ms_single_12_words": round(short["p99_ms"], 2),
+        "errors": single["errors"] + short["errors"] + batched["errors"],
+        "requests": single["requests"] + short["requests"] + batched["requests"],
         "start_to_first_answer_seconds": round(statistics.median(starts), 3),
         "start_to_first_answer_runs": [round(s, 3) for s in starts],
         "model_only": engine_cost, "clients": args.clients, "duration_s": args.duration, "engine": args.engine,
