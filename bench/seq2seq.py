@@ -78,10 +78,12 @@ def run_tatoeba(args, out: Path) -> dict:
     results = {"tatoeba_heldout_sources": len(sources), "tatoeba_heldout_pairs": len(splits.test),
                "tatoeba_train_pairs": len(train)}
     for name, attention in (("plain", "none"), ("attention", args.attention)):
+        if name not in args.models:
+            continue
         config = model_config(source, target, attention, hidden=args.hidden, embedding=args.embedding,
                               dropout=args.dropout)
         train_config = TrainConfig(epochs=args.tatoeba_epochs, batch_size=32, learning_rate=args.lr, patience=3,
-                                   seed=0, threads=args.threads)
+                                   seed=args.seed, threads=args.threads)
         started = time.perf_counter()
         s2s.train(train, val, source, target, config, train_config, settings, out / name, progress=args.progress)
         results[f"{name}_train_minutes"] = round((time.perf_counter() - started) / 60, 2)
@@ -111,13 +113,17 @@ def main() -> int:
     parser.add_argument("--embedding", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Tatoeba models")
+    parser.add_argument("--models", nargs="+", choices=("plain", "attention"), default=["plain", "attention"],
+                        help=argparse.SUPPRESS)  # for tuning runs
+    parser.add_argument("--skip-dates", action="store_true", help=argparse.SUPPRESS)  # for tuning runs
     parser.add_argument("--progress", action="store_true", help="show epoch lines")
     args = parser.parse_args()
     if args.quick:
         args.dates_train, args.dates_epochs, args.tatoeba_epochs = 3000, 1, 2
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    results = {**run_dates(args, out), **run_tatoeba(args, out)}
+    results = {**({} if args.skip_dates else run_dates(args, out)), **run_tatoeba(args, out)}
     results.update({
         "command": " ".join(["python", "bench/seq2seq.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -128,8 +134,8 @@ def main() -> int:
                     "bleu_attention": "> bleu_plain (greedy and beam 5)"},
     })
     print(json.dumps(results, indent=2))
-    if args.quick:
-        print("--quick: results not written", file=sys.stderr)
+    if args.quick or args.skip_dates or len(args.models) < 2:
+        print("a partial or --quick run: results not written", file=sys.stderr)
     else:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")

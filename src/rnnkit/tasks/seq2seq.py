@@ -561,11 +561,11 @@ def register(commands, train_tasks) -> None:
     model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
                        help="bidirectional encoder (default %(default)s)")
     model.add_argument("--dropout", type=float, default=0.1, help="(default %(default)s)")
-    model.add_argument("--attention", nargs="?", const="luong", default="none", choices=("none", "bahdanau", "luong"),
-                       help="attention: bahdanau (additive) or luong (multiplicative); the bare flag means luong")
+    model.add_argument("--attention", nargs="?", const="luong", default="luong", choices=("none", "bahdanau", "luong"),
+                       help="luong (multiplicative; also the bare flag), bahdanau (additive) or none (default %(default)s)")
     model.add_argument("--teacher-forcing", type=float, default=1.0,
                        help="probability of feeding the true previous token in training (default %(default)s)")
-    add_train_arguments(cmd, epochs=30, batch_size=64, lr=2e-3, patience=3)
+    add_train_arguments(cmd, epochs=10, batch_size=64, lr=2e-3, patience=3)
     cmd.add_argument("--engine", choices=("torch", "numpy"), default="torch",
                      help="numpy: from-scratch BPTT, one-layer GRU without attention, no dropout (default %(default)s)")
     cmd.set_defaults(func=cmd_train_seq2seq)
@@ -652,11 +652,14 @@ def cmd_translate(args) -> int:
     if not args.texts:
         raise InputError('give a text to translate, e.g. rnnkit translate BUNDLE "I am cold.", or - to read stdin')
     texts = [_checked_utf8(t) for t in args.texts]
-    for result, text in zip(model.translate(texts, **options), texts):
+    for number, (result, text) in enumerate(zip(model.translate(texts, **options), texts), start=1):
         if args.json:
             print(json.dumps({"text": text, **result}, ensure_ascii=False))
-        else:
-            print(result["translation"] + ("  (truncated input)" if result["truncated"] else ""))
+            continue
+        print(result["translation"] + ("  (truncated input)" if result["truncated"] else ""))
+        if result["unknown"]:
+            print(f"rnnkit: note: {result['unknown']} of the {result['tokens']} tokens of text {number} are not in "
+                  "the model's vocabulary (read as <unk>)", file=sys.stderr)
     if args.plot_attention:
         path = model.plot_attention(texts[0], args.plot_attention, beam=args.beam, truncate=args.truncate)
         print(f"attention weights saved to {path}", file=sys.stderr)
