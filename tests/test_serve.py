@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="rnnkit serve needs the serve extra: pip install -e '.[serve]'")
 
@@ -210,6 +212,23 @@ def test_unknown_paths_methods_and_task_endpoints(client):
     assert_error(client.get("/v1/predict"), 405, "GET is not allowed")
     assert_error(post(client, "/v1/generate", {"text": "to be"}), 404, "sentiment model", "charlm")
     assert_error(post(client, "/v1/translate", {"text": "hello"}), 404, "sentiment model", "seq2seq")
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                           max_leaves=12)
+FIELDS = st.dictionaries(st.sampled_from(["text", "texts", "top_k", "beam", "x"]), JSON_VALUES, max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(FIELDS.map(lambda d: json.dumps(d).encode()), JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+                      st.binary(max_size=64)),
+       path=st.sampled_from(["/v1/predict", "/v1/explain", "/v1/translate", "/v1/generate"]))
+def test_no_body_ever_causes_a_server_error(client, body, path):
+    response = post(client, path, body)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert response.json()["error"]["status"] == response.status_code
 
 
 # --------------------------------------------------------------------------- timeouts, queue, batching

@@ -50,7 +50,10 @@ TASK_ENDPOINTS = {"sentiment": ("/v1/predict", "/v1/explain"), "charlm": ("/v1/g
 
 
 class JSON(Response):
-    """Compact JSON; text a client sent that cannot be UTF-8 (a lone surrogate) is replaced, never a 500."""
+    """Compact JSON; text a client sent that cannot be UTF-8 (a lone surrogate) is replaced, never a 500.
+
+    Handlers return it directly: FastAPI then skips its generic encoder (measured ~5% of a request).
+    """
 
     media_type = "application/json"
 
@@ -226,7 +229,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         svc = sentiment_only("/v1/predict")
         encoded = svc.encode_all(request.all_texts(limits))
         probabilities = await model_call([ids for ids, _ in encoded])
-        return request.answer("prediction", [svc.prediction(p, facts) for p, (_, facts) in zip(probabilities, encoded)])
+        return JSON(request.answer("prediction", [svc.prediction(p, facts) for p, (_, facts) in zip(probabilities, encoded)]))
 
     @app.post("/v1/explain", summary="prediction and the words that pushed it most (leave one word out)",
               responses={200: {"model": ExplainResponse}, **ERROR_RESPONSES})
@@ -234,7 +237,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         svc = sentiment_only("/v1/explain")
         plan = svc.explain_plan(request.text)
         probabilities = await model_call(plan.sequences)
-        return svc.explain_result(plan, probabilities, request.top_k)
+        return JSON(svc.explain_result(plan, probabilities, request.top_k))
 
     @app.post("/v1/generate", summary="continue a text (character LM bundles)", responses=ERROR_RESPONSES)
     async def generate():
@@ -249,7 +252,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         options = {"beam": request.beam, "max_len": request.max_len, "alpha": request.alpha, "truncate": request.truncate}
         loop = asyncio.get_running_loop()
         results = await in_time(loop.run_in_executor(model_thread, lambda: predictor.translate(texts, **options)))
-        return request.answer("translation", results)
+        return JSON(request.answer("translation", results))
 
     return app
 
