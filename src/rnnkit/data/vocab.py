@@ -47,9 +47,11 @@ class Vocab:
     def __post_init__(self) -> None:
         if len(self.tokens) < 2 or self.tokens[PAD_ID] != PAD or self.tokens[UNK_ID] != UNK:
             raise BundleError(f"a vocabulary must start with {PAD!r}, {UNK!r}")
-        object.__setattr__(self, "_index", {token: i for i, token in enumerate(self.tokens)})
-        if len(self._index) != len(self.tokens):
+        index = {token: i for i, token in enumerate(self.tokens)}
+        if len(index) != len(self.tokens):
             raise BundleError("the vocabulary lists a token twice; it is damaged")
+        del index[PAD]  # text that spells "<pad>" is an unknown word, never padding
+        object.__setattr__(self, "_index", index)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -69,7 +71,7 @@ class Vocab:
         return cls((PAD, UNK, *ranked))
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
-        """Ids of `tokens`; unknown tokens become UNK_ID."""
+        """Ids of `tokens`; unknown tokens (and the literal "<pad>") become UNK_ID."""
         index = self._index
         return [index.get(token, UNK_ID) for token in tokens]
 
