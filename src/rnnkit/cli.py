@@ -59,6 +59,12 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed for weights, data order and dropout")
     group.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
     group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    group.add_argument("--checkpoint-every", type=int, default=200,
+                       help="save the resumable training state every N steps (default %(default)s; 0 = epoch ends only)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from OUT/checkpoint (same options as the first run)")
+    group.add_argument("--deterministic", action="store_true",
+                       help="torch.use_deterministic_algorithms(True): bit-identical reruns on one machine")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -76,7 +82,8 @@ def train_config_from(args):
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        learning_rate=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
                        clip_norm=args.clip_norm, patience=args.patience, validation_fraction=args.val_fraction,
-                       seed=args.seed, threads=args.threads, device=args.device)
+                       seed=args.seed, threads=args.threads, device=args.device,
+                       checkpoint_every=args.checkpoint_every)
 
 
 def _check_output_dir(out: str) -> Path:
@@ -112,8 +119,13 @@ def cmd_train_imdb(args) -> int:
     sequences, labels, vocab = sentiment.imdb_train_split(args.data, settings.vocab_size, progress=not args.quiet)
     model_config = model_config_from(args, vocab_size=len(vocab))
     started = time.perf_counter()
+    if args.deterministic:
+        import torch
+
+        torch.use_deterministic_algorithms(True)
     best = sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out,
-                           progress=not args.quiet, extra_settings={"dataset": "imdb"}, packed=args.packed)
+                           progress=not args.quiet, extra_settings={"dataset": "imdb"}, packed=args.packed,
+                           resume=args.resume)
     minutes = (time.perf_counter() - started) / 60
     print(f"best validation accuracy {best['accuracy']:.4f}, loss {best['loss']:.4f} "
           f"({minutes:.1f} min); bundle saved to {out}")

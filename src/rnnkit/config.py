@@ -148,6 +148,8 @@ class TrainConfig:
         threads: torch intra-op threads (0 = every core).
         device: "cpu", "cuda" or "cuda:N".
         lr_decay: multiply the learning rate by this after each epoch (1 = constant).
+        checkpoint_every: save the resumable training state every this many steps
+            (0 = only at epoch ends and when interrupted).
     """
 
     epochs: int = 10
@@ -163,6 +165,7 @@ class TrainConfig:
     threads: int = 0
     device: str = "cpu"
     lr_decay: float = 1.0
+    checkpoint_every: int = 200
 
     def __post_init__(self) -> None:
         self.validate()
@@ -173,8 +176,8 @@ class TrainConfig:
         _check_positive("batch_size", self.batch_size)
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")
-        if self.clip_norm < 0 or self.patience < 0 or self.threads < 0:
-            raise ConfigError("clip_norm, patience and threads must be >= 0")
+        if self.clip_norm < 0 or self.patience < 0 or self.threads < 0 or self.checkpoint_every < 0:
+            raise ConfigError("clip_norm, patience, threads and checkpoint_every must be >= 0")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
         if not 0.0 < self.lr_decay <= 1.0:

@@ -12,6 +12,7 @@ Two batching modes (`SentimentSettings.padding`):
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -92,13 +93,15 @@ def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generat
 
 def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, model_config: ModelConfig,
           train_config: TrainConfig, settings: SentimentSettings, out_dir: str | Path,
-          progress: bool = True, extra_settings: dict | None = None, packed: bool = False) -> dict:
+          progress: bool = True, extra_settings: dict | None = None, packed: bool = False,
+          resume: bool = False) -> dict:
     """Train a many-to-one model on encoded reviews; the best model is saved to `out_dir`.
 
     A validation split is carved from `sequences` (stratified); it picks the
     best epoch and drives early stopping. Returns the best validation metrics.
     `packed` runs the recurrent layers on packed sequences instead of masked
     padded batches (same results; slower on CPU, see bench/packing.py).
+    `resume` continues an interrupted run from `out_dir/checkpoint/`.
     """
     torch = import_torch()
     import torch.nn.functional as F
@@ -141,7 +144,9 @@ def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, mod
         print(f"training on {len(train_seqs)} reviews, validating on {len(val_seqs)}; "
               f"model: {_describe(model_config)}", file=sys.stderr)
     trainer = Trainer(model, train_config, out_dir, save, progress=progress)
-    trainer.fit(batches, step, validate, rng)
+    trainer.fit(batches, step, validate, rng, resume=resume)
+    if not best and resume:  # the run had already saved its best model before the interruption
+        best.update({k[4:]: v for k, v in json.loads((Path(out_dir) / "config.json").read_text())["metrics"].items()})
     return best
 
 

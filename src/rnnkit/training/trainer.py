@@ -12,9 +12,10 @@ The loop reads straight through; each phase has a comment.
 
 from __future__ import annotations
 
-import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,16 @@ import torch
 
 from rnnkit.config import TrainConfig
 from rnnkit.errors import TrainingError
+from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from rnnkit.training.history import History, plot_history
+
+
+class TrainingInterrupted(TrainingError):
+    """SIGINT/SIGTERM stopped training after a checkpoint; exit code 128 + signal number."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -56,13 +66,39 @@ class EpochResult:
     improved: bool
 
 
+class StopRequested:
+    """SIGINT/SIGTERM handlers that only set a flag; the loop finishes its step, checkpoints and exits."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopRequested":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 class Trainer:
     """Runs `config.epochs` epochs; keeps the best validation loss; stops early after `patience`.
 
+    Every `config.checkpoint_every` steps, at each epoch end and when SIGINT/SIGTERM
+    arrives, the whole training state is checkpointed to ``out_dir/checkpoint/``;
+    `fit(..., resume=True)` continues from it and ends with the same weights as
+    a run that was never stopped.
+
     Args:
         model: the nn.Module (already on `config.device`).
-        config: optimiser, clipping, epochs, patience, seed, device.
-        out_dir: where history.json and the plots go.
+        config: optimiser, clipping, epochs, patience, seed, device, checkpointing.
+        out_dir: where history.json, the plots and the checkpoint go.
         save: called with (model, val metrics) whenever validation loss improves.
         progress: show a progress bar (tqdm) with the running loss.
     """
@@ -74,69 +110,115 @@ class Trainer:
         self.optimizer = make_optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_decay)
         self.history = History()
-        self.global_step = 0
+        self.state = Progress()
+        self.best_state: dict | None = None
 
     def fit(self, batches: Callable[[int, np.random.Generator], Iterable], step: Callable,
-            validate: Callable[[torch.nn.Module], dict], rng: np.random.Generator) -> History:
-        best_loss, best_state, waited = math.inf, None, 0
-        for epoch in range(1, self.config.epochs + 1):
-            started = time.perf_counter()
-            # 1. one pass over the training batches
-            train = self._train_epoch(epoch, batches(epoch, rng), step)
-            self.scheduler.step()
-            # 2. validation (never the test split)
-            self.model.eval()
-            with torch.no_grad():
-                val = validate(self.model)
-            # 3. keep the best model: checkpoint it, remember its weights
-            improved = val["loss"] < best_loss
-            if improved:
-                best_loss, waited = val["loss"], 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                self.save(self.model, val)
-            else:
-                waited += 1
-            # 4. record and plot
-            result = EpochResult(epoch, train, val, time.perf_counter() - started, improved)
-            self._record(result)
-            # 5. early stopping restores the best weights
-            if self.config.patience and waited >= self.config.patience:
-                self._say(f"early stop: validation loss has not improved for {waited} epochs")
-                break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+            validate: Callable[[torch.nn.Module], dict], rng: np.random.Generator,
+            resume: bool = False) -> History:
+        if resume:
+            self._resume()
+        state = self.state
+        with StopRequested() as stop:
+            while state.epoch <= self.config.epochs:
+                started = time.perf_counter()
+                # 1. the epoch's batches: drawn from the rng state saved at the epoch's start
+                if state.epoch_rng is None:
+                    state.epoch_rng = generator_state(rng)
+                restore_generator(rng, state.epoch_rng)
+                epoch_batches = list(batches(state.epoch, rng))
+                # 2. one pass over them (skipping those done before a resume)
+                train = self._train_epoch(epoch_batches, step, stop)
+                self.scheduler.step()
+                # 3. validation (never the test split)
+                self.model.eval()
+                with torch.no_grad():
+                    val = validate(self.model)
+                # 4. keep the best model: save the bundle, remember its weights
+                improved = val["loss"] < state.best_loss
+                if improved:
+                    state.best_loss, state.waited = val["loss"], 0
+                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    self.save(self.model, val)
+                else:
+                    state.waited += 1
+                # 5. record, plot, checkpoint the finished epoch
+                self._record(EpochResult(state.epoch, train, val, time.perf_counter() - started, improved))
+                state.epoch, state.batch, state.epoch_sums = state.epoch + 1, 0, {}
+                state.epoch_rng = generator_state(rng)
+                self._checkpoint()
+                # 6. early stopping restores the best weights
+                if self.config.patience and state.waited >= self.config.patience:
+                    self._say(f"early stop: validation loss has not improved for {state.waited} epochs")
+                    break
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
         return self.history
 
-    def _train_epoch(self, epoch: int, batches: Iterable, step: Callable) -> dict[str, float]:
+    # options that may change between a run and its resumption
+    RESUMABLE_CHANGES = ("epochs", "threads", "device", "patience", "checkpoint_every")
+
+    def _resume(self) -> None:
+        self.state, self.best_state = load_checkpoint(self.out_dir, self.model, self.optimizer, self.scheduler)
+        saved, now = self.state.train_config, self.config.to_dict()
+        changed = sorted(k for k in now if k not in self.RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+        if changed:
+            raise TrainingError(f"--resume needs the options of the interrupted run; changed: "
+                                + ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed))
+        self.history.epochs = list(self.state.history)
+        self._say(f"resuming at epoch {self.state.epoch}, batch {self.state.batch} (step {self.state.global_step})")
+
+    def _train_epoch(self, batches: list, step: Callable, stop: StopRequested) -> dict[str, float]:
         from tqdm import tqdm
 
+        state = self.state
         self.model.train()
-        totals: dict[str, float] = {}
-        seen, loss_sum = 0, 0.0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{self.config.epochs}", unit=" batch", leave=True,
-                   disable=not (self.progress and sys.stderr.isatty()), mininterval=0.5, file=sys.stderr)
-        for batch_index, batch in enumerate(bar):
-            loss, count, sums = step(self.model, batch)
+        sums = state.epoch_sums or {"seen": 0, "loss": 0.0}
+        bar = tqdm(batches, desc=f"epoch {state.epoch}/{self.config.epochs}", unit=" batch", leave=True,
+                   initial=state.batch, disable=not (self.progress and sys.stderr.isatty()), mininterval=0.5,
+                   file=sys.stderr)
+        for batch_index in range(state.batch, len(batches)):
+            loss, count, metrics = step(self.model, batches[batch_index])
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch}, batch {batch_index} (step {self.global_step}); "
-                    "the best checkpoint so far is kept. Try a lower --lr or a smaller --clip-norm.")
+                    f"the loss became {loss.item()} at epoch {state.epoch}, batch {batch_index} "
+                    f"(step {state.global_step + 1}); the best bundle and the last checkpoint are kept. "
+                    "Try a lower --lr or a smaller --clip-norm.")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.clip_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
             self.optimizer.step()
-            self.global_step += 1
-            seen += count
-            loss_sum += loss.item() * count
-            for key, value in sums.items():
-                totals[key] = totals.get(key, 0.0) + float(value)
+            state.global_step, state.batch = state.global_step + 1, batch_index + 1
+            sums["seen"] += count
+            sums["loss"] += loss.item() * count
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            state.epoch_sums = sums
+            bar.update(1)
             if batch_index % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}", refresh=False)
+            if stop.signal is not None:
+                self._interrupted(stop.signal)
+            if self.config.checkpoint_every and state.global_step % self.config.checkpoint_every == 0:
+                self._checkpoint()
         bar.close()
-        if seen == 0:
+        if not sums["seen"]:
             raise TrainingError("the training split produced no batches; is the data set empty?")
-        return {"loss": loss_sum / seen, **{k: v / seen for k, v in totals.items()}}
+        return {k: v / sums["seen"] for k, v in sums.items() if k != "seen"}
+
+    def _checkpoint(self) -> None:
+        self.state.history = self.history.epochs
+        self.state.train_config = self.config.to_dict()
+        save_checkpoint(self.out_dir, self.model, self.optimizer, self.scheduler, self.state, self.best_state)
+
+    def _interrupted(self, signum: int) -> None:
+        self._checkpoint()
+        name = signal.Signals(signum).name
+        raise TrainingInterrupted(
+            f"stopped by {name} at epoch {self.state.epoch}, batch {self.state.batch} (step {self.state.global_step}); "
+            f"the training state is saved in {self.out_dir / 'checkpoint'}. "
+            "Resume with the same command plus --resume.", exit_code=128 + signum)
 
     def _record(self, result: EpochResult) -> None:
         record = {"epoch": result.epoch, "seconds": round(result.seconds, 2),
