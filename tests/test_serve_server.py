@@ -191,6 +191,18 @@ def test_a_slow_client_gets_408_and_the_server_stays_up(strict_server):
     assert predict(server, "great")["label"] == "positive"
 
 
+@pytest.mark.parametrize("head", [b"", b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n"])
+def test_a_connection_without_a_complete_request_head_is_closed(strict_server, head):
+    """An idle connection, or headers sent slowly, would otherwise hold a connection slot for ever."""
+    started = time.monotonic()
+    sock = raw_request(strict_server.port, head)
+    reply = sock.recv(100)
+    assert reply.startswith(b"HTTP/1.1 408") and sock.recv(100) == b""  # answered, then closed
+    sock.close()
+    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 5
+    assert predict(strict_server, "great")["label"] == "positive"
+
+
 def test_load_thousands_of_requests_from_16_clients_none_fails(server, model):
     """2,000 requests (single, batched, explain) from 16 concurrent connections; every answer checked."""
     rng = random.Random(0)

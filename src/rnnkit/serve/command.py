@@ -77,7 +77,10 @@ def cmd_serve(args) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"rnnkit serve: {predictor.bundle.task} model {args.bundle} ({args.engine} engine) at http://{shown}:{port}/ "
           f"- API /v1/..., schema /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="info" if args.access_log else "warning", access_log=args.access_log,
+    from rnnkit.serve.protocol import uvicorn_protocol, with_head_timeout
+
+    config = uvicorn.Config(app, http=with_head_timeout(uvicorn_protocol(), limits.timeout_seconds),
+                            log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             limit_concurrency=limits.max_connections, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, server_header=False)
     signal.signal(signal.SIGTERM, _interrupt)  # uvicorn shuts down gracefully, then re-raises the signal

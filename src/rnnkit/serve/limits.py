@@ -27,7 +27,8 @@ class ServeLimits:
         max_text_chars: longer texts are cut to this many characters (from the side the model
             truncates: the start for truncating="pre", so the ending is kept) and say truncated: true.
         explain_max_words: /v1/explain leaves out at most this many distinct words (first ones in the text).
-        timeout_seconds: a body must arrive within this (else 408) and an answer be ready within it (else 503).
+        timeout_seconds: a request head and then its body must each arrive within this (else 408), and
+            an answer be ready within it (else 503).
         max_queued_texts: texts waiting for the model across all requests; beyond it new requests get 503.
         batch_texts: most texts the model runs in one call (requests waiting together are batched).
         max_connections: open connections plus running requests; beyond it uvicorn answers 503.
