@@ -1,0 +1,16 @@
+"""The NumPy engine: RNN, LSTM and GRU from scratch, forward and hand-written BPTT.
+
+It never imports torch: it is the readable reference and the light runtime
+(`predict`, `serve`). Modules, bottom up:
+
+    cells      one time step of rnn / lstm / gru and its backward, as pure functions
+    recurrent  a cell unrolled over time (masks, bidirectional, stacked) with BPTT
+    layers     embedding, dense, dropout, pooling; torch.nn's initialisation
+    losses     binary and categorical cross-entropy on logits
+    optim      sgd (momentum), rmsprop, adam; clipping by global norm
+    models     the architectures of ModelConfig: build_model(config, tensors)
+"""
+
+from rnnkit.numpy_engine.models import ManyToMany, ManyToOne, build_model, init_parameters
+
+__all__ = ["build_model", "init_parameters", "ManyToOne", "ManyToMany"]

@@ -1,0 +1,45 @@
+"""Losses on logits, each returning (mean loss, gradient of the loss w.r.t. the logits).
+
+Key: N examples (any leading shape), O classes. Computed in the stable forms
+torch.nn.functional uses, so large logits neither overflow nor lose precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """mean(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))); logits and targets of one shape (e.g. (N, 1)).
+
+    Stable form: max(z, 0) - z y + log(1 + exp(-|z|)); gradient (sigmoid(z) - y) / count.
+    """
+    z = logits
+    y = np.asarray(targets, dtype=z.dtype).reshape(z.shape)
+    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    probability = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return float(loss.mean()), ((probability - y) / z.size).astype(z.dtype)
+
+
+def cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray,
+                              ignore_index: int | None = None) -> tuple[float, np.ndarray]:
+    """mean over counted targets of -log softmax(logits)[target]; logits (..., O), targets (...) int.
+
+    Targets equal to `ignore_index` (e.g. padding) count neither in the loss nor in the mean,
+    as in torch.nn.functional.cross_entropy.
+    """
+    O = logits.shape[-1]
+    z = logits.reshape(-1, O)
+    y = np.asarray(targets).reshape(-1)
+    keep = np.ones(y.shape, bool) if ignore_index is None else y != ignore_index
+    count = max(int(keep.sum()), 1)
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = shifted - log_sum  # log softmax (M, O)
+    rows = np.arange(len(y))
+    safe_y = np.where(keep, y, 0)
+    loss = -(log_p[rows, safe_y] * keep).sum() / count
+    grad = np.exp(log_p)
+    grad[rows, safe_y] -= 1.0
+    grad *= (keep / count)[:, None]
+    return float(loss), grad.reshape(logits.shape).astype(logits.dtype)

@@ -1,0 +1,117 @@
+"""The architectures of `rnnkit.config.ModelConfig` in NumPy, forward and backward.
+
+Key: N batch, T time, V vocabulary, E embedding size, H hidden size, K
+directions, O outputs. Public inputs and outputs are batch-first, as in the
+torch engine; inside, the recurrent layers run time-major (T, N, ·).
+
+    many_to_one    ids (N, T), lengths (N,) -> embedding -> dropout -> stacked
+                   recurrent layers -> pooling over real steps -> dropout -> head
+                   -> logits (N, O)                        (sentiment)
+    many_to_many   ids (N, T) [, state] -> embedding -> dropout -> stacked
+                   recurrent layers -> dropout -> head at every step
+                   -> logits (N, T, O), final state        (character LM)
+
+The torch engine (`rnnkit.torch_engine.models`) computes the same functions;
+tests hold the two equal. A model holds its parameters by reference in
+`params` (name -> array, names of `rnnkit.params`), so an optimizer updating
+them in place changes the model; `backward` returns the gradients under the
+same names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.config import ModelConfig
+from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, uniform_init
+from rnnkit.numpy_engine.recurrent import StackedRecurrent
+from rnnkit.params import parameter_shapes
+
+
+def init_parameters(config: ModelConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Fresh float32 parameters for `config`, initialised as torch.nn does (see `layers`)."""
+    params, shapes = {}, parameter_shapes(config)
+    for name, shape in shapes.items():
+        if name.endswith("embedding.weight"):
+            params[name] = embedding_init(rng, shape, config.padding_idx)
+        elif ".weight_" in name or ".bias_" in name:  # recurrent: U(-1/sqrt(H), 1/sqrt(H))
+            hidden = shape[0] // config.gates  # recurrent shapes are (G*H, ...) and (G*H,)
+            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(hidden))
+        else:  # dense layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in of the weight
+            fan_in = shape[1] if len(shape) == 2 else shapes[name.replace("bias", "weight")][1]
+            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(fan_in))
+    return params
+
+
+class _SequenceModel:
+    """Embedding -> dropout -> stacked recurrent layers, shared by the sequence models."""
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
+        c = config
+        self.config, self.params = config, params
+        self.embedding = Embedding(params["embedding.weight"], c.padding_idx)
+        self.dropout_in = Dropout(c.dropout)
+        self.rnn = StackedRecurrent(c.cell, params, "rnn.", c.num_layers, c.bidirectional, c.dropout)
+        self.dropout_out = Dropout(c.dropout)
+        self.head = Dense(params["head.weight"], params["head.bias"])
+
+    def _encode(self, ids: np.ndarray, lengths, state, train: bool, rng):
+        """ids (N, T) -> outputs (T, N, K*H), final state."""
+        x = self.dropout_in.forward(self.embedding.forward(ids), train, rng)
+        return self.rnn.forward(x, lengths, state, train, rng)
+
+    def _backward_encoder(self, doutputs: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
+        dx, _ = self.rnn.backward(doutputs, dfinal)
+        self.embedding.backward(self.dropout_in.backward(dx))
+        return {"embedding.weight": self.embedding.grads["weight"], **self.rnn.named_gradients(),
+                "head.weight": self.head.grads["weight"], "head.bias": self.head.grads["bias"]}
+
+
+class ManyToOne(_SequenceModel):
+    """A sequence in, one prediction out (sentiment)."""
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
+        super().__init__(config, params)
+        self.pooling = Pooling(config.pooling, config.hidden_size, config.bidirectional)
+
+    def forward(self, ids: np.ndarray, lengths: np.ndarray, train: bool = False,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+        """ids (N, T) post-padded, lengths (N,) -> logits (N, O). `rng` drives dropout when training."""
+        ids, lengths = np.asarray(ids), np.asarray(lengths)
+        outputs, _ = self._encode(ids, lengths, None, train, rng)
+        features = self.pooling.forward(outputs, lengths)
+        return self.head.forward(self.dropout_out.forward(features, train, rng))
+
+    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+        """dlogits (N, O) -> gradient of every parameter (name -> array, valid until the next backward)."""
+        dfeatures = self.dropout_out.backward(self.head.backward(dlogits))
+        return self._backward_encoder(self.pooling.backward(dfeatures))
+
+
+class ManyToMany(_SequenceModel):
+    """One prediction per input step (character LM); the state carries across chunks."""
+
+    def forward(self, ids: np.ndarray, state=None, train: bool = False,
+                rng: np.random.Generator | None = None):
+        """ids (N, T) -> logits (N, T, O), final state (h (L*K, N, H), or (h, c) for lstm)."""
+        outputs, final = self._encode(np.asarray(ids), None, state, train, rng)
+        logits = self.head.forward(self.dropout_out.forward(outputs, train, rng))  # (T, N, O)
+        return logits.transpose(1, 0, 2), final
+
+    def backward(self, dlogits: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
+        """dlogits (N, T, O) [, gradient of the final state] -> gradient of every parameter."""
+        doutputs = self.dropout_out.backward(self.head.backward(np.ascontiguousarray(dlogits.transpose(1, 0, 2))))
+        return self._backward_encoder(doutputs, dfinal)
+
+
+_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany}
+
+
+def build_model(config: ModelConfig, tensors: dict[str, np.ndarray] | None = None,
+                rng: np.random.Generator | None = None):
+    """The numpy model for `config`, on `tensors` (e.g. a bundle's) or fresh weights drawn from `rng`."""
+    if config.architecture not in _BUILDERS:
+        raise NotImplementedError(f"the numpy engine has no {config.architecture!r} model yet")
+    if tensors is None:
+        tensors = init_parameters(config, rng if rng is not None else np.random.default_rng(0))
+    return _BUILDERS[config.architecture](config, tensors)

@@ -1,0 +1,222 @@
+"""Recurrent layers: any cell of `cells` unrolled over time, with hand-written BPTT.
+
+Key: T time, N batch, D input size, H hidden size, G gate blocks, K directions
+(1 or 2), L layers. Inside the engine sequences are time-major (T, N, D), so
+each step reads and writes contiguous (N, ·) slices.
+
+Masks for post-padded batches: a sequence of length l has real steps t < l.
+At a padded step its state is carried through unchanged (and its output
+repeats the last real state), so the final state is each sequence's state at
+its own last step, and nothing computed on padding reaches a real output.
+The reverse direction of a bidirectional layer reads each sequence reversed
+*within its own length* (padding stays at the end) and its outputs are put
+back in the original order, as `rnnkit.torch_engine.recurrent` does.
+
+Speed: one (T*N, D) @ (D, G*H) matmul makes every step's input share before
+the loop; the loop writes into preallocated (T, ...) buffers through the
+cells' caches; after BPTT the weight gradients are two big matmuls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.numpy_engine.cells import CELLS, step_caches
+from rnnkit.numpy_engine.layers import Dropout
+
+PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
+    """active (T, N) bool: True where t < lengths[n]; None when there are no lengths."""
+    if lengths is None:
+        return None
+    return np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+
+
+def reverse_within_lengths(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """x (T, N, ...) with each sequence's first lengths[n] steps reversed; padding stays put.
+
+    The permutation is its own inverse, so it also maps gradients back.
+    """
+    if lengths is None:
+        return x[::-1]
+    T, N = x.shape[:2]
+    t = np.arange(T)[:, None]
+    last = np.asarray(lengths)[None, :] - 1
+    index = np.where(t <= last, last - t, t)  # (T, N)
+    return x[index, np.arange(N)[None, :]]
+
+
+class Recurrent:
+    """One direction of one layer: `cell` over a time-major sequence.
+
+    Args:
+        cell: "rnn" | "lstm" | "gru".
+        w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,), b_hh (G*H,): the weights
+            (held by reference: an optimizer updating them in place is seen here).
+    After `backward`, `grads` holds the same four names.
+    """
+
+    def __init__(self, cell: str, w_ih, w_hh, b_ih, b_hh) -> None:
+        self.cell = cell
+        self.params = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._cache = None
+
+    def forward(self, x: np.ndarray, lengths: np.ndarray | None = None, state: tuple | None = None):
+        """x (T, N, D) -> outputs (T, N, H), final state (h,) or (h, c), each (N, H).
+
+        state: initial state (tuple of (N, H)); None starts from zeros.
+        The outputs are a view of the layer's buffer: copy before changing them.
+        """
+        p, spec = self.params, CELLS[self.cell]
+        T, N, D = x.shape
+        GH, H = p["weight_hh"].shape
+        xw = (x.reshape(T * N, D) @ p["weight_ih"].T).reshape(T, N, GH)  # all steps' input share at once
+        xw += p["bias_ih"]
+        b_hh = p["bias_hh"] if self.cell == "gru" else None  # gru's b_hn sits inside r * (.)
+        if b_hh is None:
+            xw += p["bias_hh"]
+        caches, states = step_caches(self.cell, T, N, H, x.dtype)
+        for k, buffer in enumerate(states):
+            buffer[0] = 0.0 if state is None else state[k]
+        active = step_mask(lengths, T)
+        ragged = _ragged_steps(active)
+        current = tuple(buffer[0] for buffer in states)
+        for t in range(T):
+            new, _ = spec.step(xw[t], current, p["weight_hh"], b_hh, caches[t])
+            if t in ragged:  # finished sequences keep their state
+                keep = ~active[t][:, None]
+                for s_new, s_old in zip(new, current):
+                    np.copyto(s_new, s_old, where=keep)
+            current = new
+        self._cache = (x, caches, states, active, ragged)
+        return states[0][1:], tuple(buffer[T] for buffer in states)
+
+    def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None):
+        """BPTT. doutputs (T, N, H), dfinal (gradient of the final state, or None)
+        -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`."""
+        x, caches, states, active, ragged = self._cache
+        p, spec = self.params, CELLS[self.cell]
+        T, N, D = x.shape
+        GH, H = p["weight_hh"].shape
+        dxw = np.empty((T, N, GH), x.dtype)
+        dhw = np.empty_like(dxw) if self.cell == "gru" else dxw
+        if dfinal is None:
+            dstate = tuple(np.zeros((N, H), x.dtype) for _ in states)
+        else:
+            dstate = tuple(np.array(d, dtype=x.dtype) for d in dfinal)
+        for t in reversed(range(T)):
+            ds = (dstate[0] + doutputs[t],) + dstate[1:]
+            _, _, dprev = spec.step_backward(ds, caches[t], p["weight_hh"], dxw[t], dhw[t])
+            if t in ragged:  # finished sequences: the gradient skips the cell
+                keep = ~active[t][:, None]
+                dxw[t][~active[t]] = 0.0
+                dhw[t][~active[t]] = 0.0
+                for d_prev, d_now in zip(dprev, ds):
+                    np.copyto(d_prev, d_now, where=keep)
+            dstate = dprev
+        self._weight_gradients(x, states[0][:-1], dxw, dhw)
+        dx = (dxw.reshape(T * N, GH) @ p["weight_ih"]).reshape(T, N, D)
+        return dx, dstate
+
+    def _weight_gradients(self, x, h_prev, dxw, dhw) -> None:
+        """dW_ih = sum_t dxw_t^T x_t, dW_hh = sum_t dhw_t^T h_prev_t, biases summed over (T, N)."""
+        T, N, D = x.shape
+        GH, H = self.params["weight_hh"].shape
+        g = self.grads
+        np.matmul(dxw.reshape(T * N, GH).T, x.reshape(T * N, D), out=g["weight_ih"])
+        np.matmul(dhw.reshape(T * N, GH).T, h_prev.reshape(T * N, H), out=g["weight_hh"])
+        np.sum(dxw, axis=(0, 1), out=g["bias_ih"])
+        np.sum(dhw, axis=(0, 1), out=g["bias_hh"])
+
+
+def _ragged_steps(active: np.ndarray | None) -> set[int]:
+    """Time steps at which some, but not all, sequences have ended."""
+    if active is None:
+        return set()
+    return set(np.flatnonzero(~active.all(axis=1)).tolist())
+
+
+class StackedRecurrent:
+    """num_layers of (bi)directional `Recurrent`; layer L+1 reads layer L's outputs.
+
+    Args:
+        cell: "rnn" | "lstm" | "gru".
+        params: name -> array holding ``{prefix}weight_ih_l{L}[_reverse]`` etc.
+        num_layers, bidirectional: the stack's shape.
+        dropout: drop probability on each layer's outputs except the last (training only).
+
+    States use PyTorch's layout: h (L*K, N, H), or (h, c) for lstm, layer-major.
+    """
+
+    def __init__(self, cell: str, params: dict, prefix: str, num_layers: int, bidirectional: bool,
+                 dropout: float = 0.0) -> None:
+        self.cell, self.prefix = cell, prefix
+        self.num_directions = 2 if bidirectional else 1
+        self.layers = [[Recurrent(cell, *(params[_name(prefix, kind, layer, d)] for kind in PARAM_KINDS))
+                        for d in range(self.num_directions)] for layer in range(num_layers)]
+        self.dropouts = [Dropout(dropout) for _ in range(num_layers - 1)]
+        self._lengths = None
+
+    def named_gradients(self) -> dict[str, np.ndarray]:
+        return {_name(self.prefix, kind, layer, d): direction.grads[kind]
+                for layer, directions in enumerate(self.layers)
+                for d, direction in enumerate(directions) for kind in PARAM_KINDS}
+
+    def forward(self, x: np.ndarray, lengths=None, state=None, train: bool = False, rng=None):
+        """x (T, N, D) time-major -> outputs (T, N, K*H), final state (L*K, N, H) or (h, c)."""
+        self._lengths = lengths
+        finals = []
+        for layer, directions in enumerate(self.layers):
+            outputs = []
+            for d, direction in enumerate(directions):
+                s0 = _select_state(state, layer * self.num_directions + d)
+                inputs = x if d == 0 else reverse_within_lengths(x, lengths)
+                out, final = direction.forward(inputs, lengths, s0)
+                outputs.append(out if d == 0 else reverse_within_lengths(out, lengths))
+                finals.append(final)
+            x = np.concatenate(outputs, axis=2) if len(outputs) > 1 else outputs[0].copy()
+            if layer < len(self.layers) - 1:
+                x = self.dropouts[layer].forward(x, train, rng)
+        return x, _stack_states(finals, self.cell)
+
+    def backward(self, doutputs: np.ndarray, dfinal=None):
+        """doutputs (T, N, K*H), dfinal (like the final state, or None) -> dx (T, N, D), dstate0 (like state)."""
+        lengths, K = self._lengths, self.num_directions
+        dinitial = [None] * (len(self.layers) * K)
+        dx = doutputs
+        for layer in reversed(range(len(self.layers))):
+            if layer < len(self.layers) - 1:
+                dx = self.dropouts[layer].backward(dx)
+            douts = np.split(dx, K, axis=2)
+            dx = None
+            for d, direction in enumerate(self.layers[layer]):
+                index = layer * K + d
+                dout = douts[d] if d == 0 else reverse_within_lengths(douts[d], lengths)
+                dinput, dinitial[index] = direction.backward(np.ascontiguousarray(dout),
+                                                             _select_state(dfinal, index))
+                if d == 1:
+                    dinput = reverse_within_lengths(dinput, lengths)
+                dx = dinput if dx is None else dx + dinput
+        return dx, _stack_states(dinitial, self.cell)
+
+
+def _name(prefix: str, kind: str, layer: int, direction: int) -> str:
+    return f"{prefix}{kind}_l{layer}{'_reverse' if direction else ''}"
+
+
+def _select_state(state, index: int):
+    """One layer-direction's state tuple from the stacked layout (or None)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s[index] for s in state)
+    return (state[index],)
+
+
+def _stack_states(finals: list[tuple], cell: str):
+    """Per layer-direction tuples -> h (L*K, N, H), or (h, c) for lstm."""
+    stacked = tuple(np.stack(parts) for parts in zip(*finals))
+    return stacked if cell == "lstm" else stacked[0]

@@ -1,0 +1,81 @@
+"""The numpy engine's models against the torch engine: same weights -> same outputs and gradients."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rnnkit.config import ModelConfig  # noqa: E402
+from rnnkit.numpy_engine import build_model as build_numpy  # noqa: E402
+from rnnkit.torch_engine import build_model as build_torch  # noqa: E402
+from rnnkit.torch_engine import export_tensors  # noqa: E402
+
+TOL = 1e-5
+
+
+def _pair(config: ModelConfig, seed: int = 0):
+    torch.manual_seed(seed)
+    torch_model = build_torch(config).eval()
+    tensors = export_tensors(torch_model)
+    return torch_model, build_numpy(config, tensors), tensors
+
+
+def _batch(config: ModelConfig, lengths, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    ids = rng.integers(1, config.vocab_size, size=(len(lengths), int(lengths.max())))
+    ids[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] = 0  # post-padding
+    return ids, lengths
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional,layers,pooling", [
+    (False, 1, "last"), (True, 1, "last"), (True, 2, "mean_max"), (False, 3, "max"), (True, 2, "mean")])
+def test_many_to_one_matches_torch_outputs_and_gradients(cell, bidirectional, layers, pooling):
+    config = ModelConfig(vocab_size=30, cell=cell, embedding_dim=6, hidden_size=5, num_layers=layers,
+                         bidirectional=bidirectional, pooling=pooling, output_size=2)
+    torch_model, numpy_model, _ = _pair(config)
+    ids, lengths = _batch(config, [9, 4, 1, 7, 9])
+    logits_t = torch_model(torch.from_numpy(ids), torch.from_numpy(lengths))
+    logits_n = numpy_model.forward(ids, lengths)
+    np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), atol=TOL, rtol=0)
+    upstream = np.random.default_rng(2).standard_normal(logits_n.shape).astype(np.float32)
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = numpy_model.backward(upstream)
+    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
+    assert grads.keys() == expected.keys()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_many_to_many_matches_torch_with_a_carried_state(cell):
+    config = ModelConfig(vocab_size=12, cell=cell, embedding_dim=4, hidden_size=6, num_layers=2,
+                         architecture="many_to_many", output_size=12)
+    torch_model, numpy_model, _ = _pair(config)
+    ids = np.random.default_rng(3).integers(0, 12, size=(3, 8))
+    first_t, state_t = torch_model(torch.from_numpy(ids[:, :4]))
+    first_n, state_n = numpy_model.forward(ids[:, :4])
+    detached = tuple(s.detach() for s in state_t) if cell == "lstm" else state_t.detach()  # truncated BPTT
+    logits_t, _ = torch_model(torch.from_numpy(ids[:, 4:]), detached)
+    logits_n, final_n = numpy_model.forward(ids[:, 4:], state_n)
+    np.testing.assert_allclose(first_n, first_t.detach().numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), atol=TOL, rtol=0)
+    upstream = np.random.default_rng(4).standard_normal(logits_n.shape).astype(np.float32)
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = numpy_model.backward(upstream)
+    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
+    assert grads.keys() == expected.keys()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+
+
+def test_numpy_engine_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, rnnkit.numpy_engine as ne; from rnnkit.config import ModelConfig;"
+            "m = ne.build_model(ModelConfig(vocab_size=9), rng=np.random.default_rng(0));"
+            "m.forward(np.ones((2, 3), dtype=np.int64), np.array([3, 2]));"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
