@@ -163,6 +163,10 @@ def cmd_evaluate(args) -> int:
     from rnnkit.tasks import load_predictor, sentiment
 
     model = load_predictor(args.bundle, engine=args.engine)
+    if model.bundle.task == "charlm":
+        from rnnkit.tasks.charlm import cmd_evaluate_charlm
+
+        return cmd_evaluate_charlm(model, args)
     if model.bundle.settings.get("dataset") == "demo":
         seed = int(model.bundle.train.get("seed", 0)) + 1
         sequences, labels, _ = sentiment.demo_data(1000, seed=seed, vocab=model.vocab)
@@ -272,9 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(demo, hidden=32, embedding_dim=32, dropout=0.0, pooling="last")
     demo.set_defaults(func=cmd_demo)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, loss and confusion matrix of a bundle on a test split")
+    evaluate = commands.add_parser("evaluate", help="score a bundle: sentiment accuracy, loss and confusion matrix on a test "
+                                   "split; charlm nats and bits per character on a text")
     evaluate.add_argument("bundle", help="bundle directory written by rnnkit train")
     evaluate.add_argument("--data", help="IMDB tarball or folder (default: $RNNKIT_IMDB, then the download location)")
+    evaluate.add_argument("--text", help="charlm bundles: UTF-8 text to score in nats and bits per character "
+                          "(default: the validation part of the training text)")
     evaluate.add_argument("--split", choices=("test", "train"), default="test")
     evaluate.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
     evaluate.add_argument("--json", action="store_true", help="print metrics as one JSON object")
@@ -307,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add their own commands: each has register(commands, train_tasks), where
 # `commands` is the top-level subparsers and `train_tasks` the subparsers of `rnnkit train`.
 # Keep their top-level imports light (no torch): the parser is built on every call.
-TASK_COMMANDS: tuple[str, ...] = ("rnnkit.tasks.seq2seq", "rnnkit.serve.command")
+TASK_COMMANDS: tuple[str, ...] = ("rnnkit.tasks.seq2seq", "rnnkit.tasks.charlm", "rnnkit.serve.command")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,4 +24,8 @@ def load_predictor(path, engine: str = "numpy"):
         from rnnkit.tasks.seq2seq import Seq2SeqModel
 
         return Seq2SeqModel(bundle, engine)
+    if bundle.task == "charlm":
+        from rnnkit.tasks.charlm import CharLM
+
+        return CharLM(bundle, engine)
     raise BundleError(f"{path} holds a {bundle.task!r} model, which this rnnkit cannot open yet")
