@@ -97,10 +97,16 @@ class ModelConfig:
         _check_choice("attention", self.attention, ATTENTIONS)
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "output_size"):
             _check_positive(name, getattr(self, name))
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+        for name in ("input_size", "target_vocab_size"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
+        if not isinstance(self.bidirectional, bool):  # a config read from JSON may say "no", which is truthy
+            raise ConfigError(f"bidirectional must be true or false; got {self.bidirectional!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1); got {self.dropout!r}")
-        if not 0 <= self.padding_idx < self.vocab_size:
-            raise ConfigError(f"padding_idx {self.padding_idx} is outside the vocabulary (size {self.vocab_size})")
+        vocabularies = [self.vocab_size] + ([self.target_vocab_size] if self.target_vocab_size else [])
+        if type(self.padding_idx) is not int or not 0 <= self.padding_idx < min(vocabularies):
+            raise ConfigError(f"padding_idx {self.padding_idx!r} is outside the vocabulary (size {min(vocabularies)})")
         if self.architecture == "encoder_decoder" and self.target_vocab_size is None:
             raise ConfigError("an encoder_decoder model needs target_vocab_size")
         if self.architecture == "one_to_many" and self.input_size is None:

@@ -23,19 +23,39 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     The caller writes the whole file to the yielded path. If the block raises
     (including a full disk), the temporary file is removed and `target` is untouched.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_paths(target) as (tmp,):
         yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_paths(*targets: str | os.PathLike) -> Iterator[list[Path]]:
+    """`atomic_path` for several files written together (a bundle).
+
+    Yields one temporary path per target. Only when the block has written all
+    of them are they fsynced, then renamed over their targets in the order
+    given (so the last target is the one that makes the set complete). If
+    anything fails before the renames (a full disk while writing or syncing),
+    every temporary file is removed and no target is touched.
+    """
+    paths = [Path(t) for t in targets]
+    temps: list[Path] = []
+    try:
+        for target in paths:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp in temps:
+            _fsync_file(tmp)
+        for tmp, target in zip(temps, paths):
+            os.replace(tmp, target)
+        for directory in dict.fromkeys(target.parent for target in paths):
+            _fsync_dir(directory)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
 
 
