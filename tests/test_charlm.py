@@ -336,10 +336,11 @@ def test_cli_train_bad_text_files(tmp_path, content):
 
 
 def test_cli_generate_refuses_a_sentiment_bundle(tmp_path):
+    from rnnkit.data.vocab import Vocab
     from rnnkit.numpy_engine.models import init_parameters
 
-    config = ModelConfig(vocab_size=3, hidden_size=4, embedding_dim=4)
-    save_bundle(tmp_path / "s", "sentiment", config, {"tokens": ["<pad>", "<unk>", "good"]},
-                init_parameters(config, np.random.default_rng(0)))
+    vocab = Vocab.build({"good": 1})
+    config = ModelConfig(vocab_size=len(vocab), hidden_size=4, embedding_dim=4)
+    save_bundle(tmp_path / "s", "sentiment", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)))
     done = run_cli("generate", str(tmp_path / "s"), "--length", "5")
     assert done.returncode == 2 and "needs a charlm bundle" in done.stderr

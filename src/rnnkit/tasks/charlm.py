@@ -28,6 +28,7 @@ had none, its most frequent character).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -546,11 +547,38 @@ def cmd_generate(args) -> int:
         print(f"rnnkit: seed {seed} (pass --seed {seed} to get this text again)", file=sys.stderr)
     out = sys.stdout
     out.write(prime)
-    for piece in pieces:
-        out.write(piece)
-        out.flush()
+    with one_thread():
+        for piece in pieces:
+            out.write(piece)
+            out.flush()
     out.write("\n")
     return 0
+
+
+@contextlib.contextmanager
+def one_thread():
+    """One BLAS thread (threadpoolctl, when installed) and one torch thread (when torch is loaded).
+
+    Generation runs one character at a time (batch 1): the products are too small to
+    share, and on a busy 2-core machine a second BLAS thread made numpy generation
+    about 40x slower (bench/charlm.py measures chars/s this way).
+    """
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        limits = contextlib.nullcontext()
+    else:
+        limits = threadpool_limits(1)
+    try:
+        with limits:
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
 
 
 def cmd_evaluate_charlm(model: "CharLM", args) -> int:
