@@ -94,6 +94,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr-decay", type=float, default=d["lr_decay"])
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--patience", type=int, default=d["patience"])
+    p.add_argument("--precision", default="auto", choices=charlm.PRECISIONS)
     p.add_argument("--threads", type=int, default=0, help="torch training threads (0 = every core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gen-chars", type=int, default=2000, help="characters generated per engine for chars/s")
@@ -109,7 +110,8 @@ def train_command(args) -> str:
     return (f"rnnkit train charlm --text {args.text} --out {args.out} --cell {args.cell} --layers {args.layers} "
             f"--hidden {args.hidden} --embedding-dim {args.embedding_dim} --dropout {args.dropout} "
             f"--seq-len {args.seq_len} --batch-size {args.batch_size} --lr {args.lr} --lr-decay {args.lr_decay} "
-            f"--epochs {args.epochs} --patience {args.patience} --threads {args.threads} --seed {args.seed}")
+            f"--epochs {args.epochs} --patience {args.patience} --precision {args.precision} --threads {args.threads} "
+            f"--seed {args.seed}")
 
 
 def train_in_budget(args, text: str) -> tuple[dict, float, bool]:
@@ -119,7 +121,7 @@ def train_in_budget(args, text: str) -> tuple[dict, float, bool]:
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                         lr_decay=args.lr_decay, patience=args.patience, seed=args.seed, threads=args.threads,
                         clip_norm=5.0, checkpoint_every=0)
-    settings = charlm.CharLMSettings(seq_len=args.seq_len, sample_every=0, text=args.text)
+    settings = charlm.CharLMSettings(seq_len=args.seq_len, sample_every=0, text=args.text, precision=args.precision)
     timer = threading.Timer(args.minutes * 60, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.daemon = True
     started = time.perf_counter()
@@ -228,6 +230,7 @@ def main(argv=None) -> int:
         "generation": {"batch": 1, "threads": 1, "chars": args.gen_chars, "temperature": 0.8, "seed": 1,
                        "engines_agree": text_numpy == text_torch, "sample": "ROMEO:" + text_numpy[:300]},
         "model": model.bundle.config.to_dict(),
+        "settings": model.bundle.settings,
         "command": train_command(args),
         "bench_command": "python bench/charlm.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

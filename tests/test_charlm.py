@@ -183,6 +183,22 @@ def test_carried_state_round_trips_as_arrays():
     np.testing.assert_array_equal(carried.get()["h"], h)
 
 
+def test_precision_auto_means_bf16_only_on_a_cpu_with_amx(tiny_bundle):
+    assert charlm.resolve_precision("auto", "cuda") == "fp32"
+    assert charlm.resolve_precision("fp32", "cpu") == "fp32" and charlm.resolve_precision("bf16", "cpu") == "bf16"
+    assert load_bundle(tiny_bundle[0]).settings["precision"] == charlm.resolve_precision("auto", "cpu")
+    with pytest.raises(Exception, match="precision must be one of"):
+        charlm.CharLMSettings(precision="fp16")
+
+
+def test_fp32_training_learns_too(tmp_path):
+    model = ModelConfig(vocab_size=1, cell="gru", hidden_size=32, embedding_dim=16, num_layers=2)
+    train = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-2, seed=0, threads=1, checkpoint_every=0)
+    best = charlm.train(TINY, model, train, charlm.CharLMSettings(seq_len=32, precision="fp32"), tmp_path,
+                        progress=False)
+    assert best["loss"] < 0.5 * math.log(20) and load_bundle(tmp_path).settings["precision"] == "fp32"
+
+
 def test_a_language_model_cannot_be_bidirectional():
     from rnnkit.errors import ConfigError
 
