@@ -404,7 +404,8 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
         best.clear()
         best.update(metrics)
         save_bundle(out_dir, "charlm", model_config, vocab.to_json(), export_tensors(model),
-                    settings=saved_settings, train=train_config.to_dict(), metrics={f"val_{k}": v for k, v in metrics.items()})
+                    settings=saved_settings, train=train_config.to_dict(),
+                    metrics={f"val_{k}": v for k, v in metrics.items()})
 
     def batches(epoch: int, rng: np.random.Generator):
         return epoch_chunks(train_ids, train_config.batch_size, settings.seq_len, rng)
@@ -505,12 +506,17 @@ DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 512, "embedding_dim": 64, "dr
 
 def register(commands, train_tasks) -> None:
     """Add `rnnkit train charlm` and `rnnkit generate` to the CLI (`rnnkit evaluate` reads charlm bundles too)."""
+    _add_train_command(train_tasks)
+    _add_generate_command(commands)
+
+
+def _add_train_command(train_tasks) -> None:
     from rnnkit.cli import add_train_arguments
 
     cmd = train_tasks.add_parser(
         "charlm", help="character-level language model on any UTF-8 text file",
-        description="Train embedding -> stacked rnn|lstm|gru -> dense on the characters of a text (first 90%% "
-                    "trains, last 10%% validates; truncated BPTT with the state carried between chunks). "
+        description="Train embedding -> stacked rnn|lstm|gru -> dense on the characters of a text (first 90% "
+                    "trains, last 10% validates; truncated BPTT with the state carried between chunks). "
                     "The learning rate is multiplied by --lr-decay after each epoch (default here 0.95).")
     cmd.add_argument("--text", required=True, help="UTF-8 text file, e.g. ../shared/data/tinyshakespeare.txt")
     cmd.add_argument("--out", required=True, help="bundle directory")
@@ -523,8 +529,10 @@ def register(commands, train_tasks) -> None:
                      help="print a short sample every N steps, besides each epoch end; 0 = epoch ends only "
                           "(default %(default)s)")
     model = cmd.add_argument_group("model")
-    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=DEFAULTS["cell"], help="(default %(default)s)")
-    model.add_argument("--layers", type=int, default=DEFAULTS["layers"], help="1..3 stacked layers (default %(default)s)")
+    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=DEFAULTS["cell"],
+                       help="(default %(default)s)")
+    model.add_argument("--layers", type=int, default=DEFAULTS["layers"],
+                       help="1..3 stacked layers (default %(default)s)")
     model.add_argument("--hidden", type=int, default=DEFAULTS["hidden"], help="hidden units (default %(default)s)")
     model.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"], help="(default %(default)s)")
     model.add_argument("--dropout", type=float, default=DEFAULTS["dropout"],
@@ -533,10 +541,14 @@ def register(commands, train_tasks) -> None:
                         clip_norm=5.0, patience=DEFAULTS["patience"])
     cmd.set_defaults(func=cmd_train_charlm, lr_decay=DEFAULTS["lr_decay"])
 
+
+def _add_generate_command(commands) -> None:
     gen = commands.add_parser("generate", help="write text with a character-LM bundle (streams to stdout)")
     gen.add_argument("bundle", help="bundle directory written by rnnkit train charlm")
-    gen.add_argument("--prime", default="", help="text the model reads first; printed, then continued (default: none)")
-    gen.add_argument("--length", type=int, default=500, help=f"characters to generate, 1..{MAX_LENGTH} (default %(default)s)")
+    gen.add_argument("--prime", default="",
+                     help="text the model reads first; printed, then continued (default: none)")
+    gen.add_argument("--length", type=int, default=500,
+                     help=f"characters to generate, 1..{MAX_LENGTH} (default %(default)s)")
     gen.add_argument("--temperature", type=float, default=0.8,
                      help="> 0; lower is safer and more repetitive, higher more varied (default %(default)s)")
     gen.add_argument("--top-k", type=int, help="sample only among the k most likely characters (default: all)")
