@@ -285,6 +285,13 @@ def test_bad_generation_options_are_clear_errors(tiny_bundle, options, message):
         model.stream(**arguments)  # raised at the call, before any character is produced
 
 
+def test_predict_and_translate_on_a_character_lm_say_what_to_use(tiny_bundle):
+    model = load_predictor(tiny_bundle[0])
+    for method in (model.predict, model.translate):
+        with pytest.raises(InputError, match="rnnkit generate"):
+            method(["the cat"])
+
+
 def test_evaluate_counts_unknown_characters_without_scoring_them(tiny_bundle):
     model = load_predictor(tiny_bundle[0])
     plain = model.evaluate(TINY[-1000:])

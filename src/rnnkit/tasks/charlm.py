@@ -312,6 +312,13 @@ class CharLM:
         """The continuation of `prime` (without the prime), as one string; see `stream`."""
         return "".join(self.stream(prime, length, temperature, top_k, seed))
 
+    def predict(self, texts, *args, **kwargs):
+        """A character LM has no labels to predict: InputError pointing at generate/evaluate."""
+        raise InputError(f"{self.bundle.path} is a character language model; it generates text "
+                         "(rnnkit generate BUNDLE --prime ...) and scores text (rnnkit evaluate BUNDLE --text FILE)")
+
+    translate = predict
+
     def evaluate(self, text: str) -> dict:
         """loss (nats/char), bpc, accuracy, chars scored and unknown characters of `text`."""
         if not isinstance(text, str) or len(text) < 2:
