@@ -22,17 +22,26 @@ unrolls any of them:
     state, cache = step(xw, state_prev, w_hh, b_hh, cache=None)
     dxw, dhw, dstate_prev = step_backward(dstate, cache, w_hh, dxw=None, dhw=None)
 
-``state`` is a tuple: ``(h,)`` for rnn and gru, ``(h, c)`` for lstm. ``dhw`` is
-the gradient of ``hw = h_prev W_hh^T + b_hh``, so the caller gets the weight
-gradients of a whole sequence in two matmuls: ``dW_ih = sum_t dxw_t^T x_t``,
-``dW_hh = sum_t dhw_t^T h_prev_t`` (for rnn and lstm ``dhw`` is ``dxw``).
-``b_hh=None`` means it is already inside ``xw`` (valid for rnn and lstm, whose
-biases add linearly; not for gru's ``b_hn``, which r multiplies).
+``state`` is a tuple: ``(h,)`` for rnn and gru, ``(h, c)`` for lstm. ``dxw`` is
+the gradient of the pre-activation ``xw`` and ``dhw`` that of ``hw = h_prev
+W_hh^T + b_hh``, so the caller gets the weight gradients of a whole sequence
+in two matmuls: ``dW_ih = sum_t dxw_t^T x_t``, ``dW_hh = sum_t dhw_t^T
+h_prev_t`` (for rnn and lstm ``dhw`` is ``dxw``). ``b_hh=None`` means it is
+already inside ``xw`` (valid for rnn and lstm, whose biases add linearly; not
+for gru's ``b_hn``, which r multiplies).
 
 A cache is a small frozen dataclass of the arrays backward needs. Pass one in
 (its arrays views into a layer's preallocated (T, ...) buffers) and the step
-writes into it instead of allocating: that, fused gate math and in-place
-operations make the layer fast; ``step(xw, state)`` alone reads as the math.
+writes into it instead of allocating; a cache whose ``gates`` is the very
+array passed as ``xw`` (lstm, gru) is updated in place, so the layer needs no
+second (T, N, G*H) buffer. ``step(xw, state)`` alone reads as the math.
+
+Speed notes (measured in bench/numpy_engine.py): an elementwise op on a
+column block of an (N, G*H) array costs several times the same op on a
+contiguous array (numpy runs one short inner loop per row), so the LSTM
+activates all four gates with one sigmoid over the whole contiguous buffer
+(``tanh(x) = 2 sigmoid(2x) - 1`` for g), and sigmoid itself is one tanh:
+``sigmoid(x) = (1 + tanh(x / 2)) / 2`` (no overflow, no exp).
 """
 
 from __future__ import annotations
@@ -53,12 +62,21 @@ def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _preactivation(xw, h_prev, w_hh, b_hh, out):
-    """out = xw + h_prev W_hh^T (+ b_hh): the gate pre-activations (N, G*H)."""
-    out = np.matmul(h_prev, w_hh.T, out=out)
-    out += xw
+    """out = xw + h_prev W_hh^T (+ b_hh): the gate pre-activations (N, G*H); out may be xw itself."""
+    if np.may_share_memory(out, xw):
+        out += h_prev @ w_hh.T
+    else:
+        out = np.matmul(h_prev, w_hh.T, out=out)
+        out += xw
     if b_hh is not None:
         out += b_hh
     return out
+
+
+def _blocks(a: np.ndarray, count: int) -> list[np.ndarray]:
+    """The `count` gate blocks (N, H) of a (N, count*H), as views."""
+    H = a.shape[1] // count
+    return [a[:, k * H:(k + 1) * H] for k in range(count)]
 
 
 # --------------------------------------------------------------------------- vanilla RNN
@@ -104,46 +122,58 @@ class LSTMCache:
     c: np.ndarray
 
 
+def _lstm_activate(a: np.ndarray) -> None:
+    """In place on a (N, 4H): sigmoid on i, f, o and tanh on g, as one sigmoid over the contiguous buffer.
+
+    tanh(x) = 2 sigmoid(2x) - 1, so g's block is doubled before and mapped back after:
+    two ops on one block instead of separate ops on three.
+    """
+    g = _blocks(a, 4)[2]
+    g *= 2.0
+    sigmoid(a, out=a)
+    g *= 2.0
+    g -= 1.0
+
+
 def lstm_step(xw, state, w_hh, b_hh=None, cache: LSTMCache | None = None):
     """One LSTM step. xw (N, 4H), state (h_prev, c_prev), w_hh (4H, H) -> ((h, c), cache)."""
     h_prev, c_prev = state
-    H = h_prev.shape[1]
     if cache is None:
         cache = LSTMCache(h_prev, c_prev, np.empty_like(xw), *(np.empty_like(h_prev) for _ in range(3)))
     a = _preactivation(xw, h_prev, w_hh, b_hh, out=cache.gates)
-    sigmoid(a[:, :2 * H], out=a[:, :2 * H])  # i, f
-    np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])  # g
-    sigmoid(a[:, 3 * H:], out=a[:, 3 * H:])  # o
-    i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    _lstm_activate(a)
+    i, f, g, o = _blocks(a, 4)
     c = np.multiply(f, c_prev, out=cache.c)
-    c += i * g
-    np.tanh(c, out=cache.tanh_c)
-    h = np.multiply(o, cache.tanh_c, out=cache.h)
+    ig = np.multiply(i, g, out=cache.tanh_c)  # tanh_c is free until tanh(c) fills it
+    c += ig
+    tanh_c = np.tanh(c, out=cache.tanh_c)
+    h = np.multiply(o, tanh_c, out=cache.h)
     return (h, c), cache
 
 
 def lstm_step_backward(dstate, cache: LSTMCache, w_hh, dxw=None, dhw=None):
     """dstate (dh, dc) (N, H) -> dxw (N, 4H) = d pre-activations, dhw (= dxw), (dh_prev, dc_prev)."""
     dh, dc = dstate
-    H = dh.shape[1]
     a, tanh_c = cache.gates, cache.tanh_c
-    i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+    i, f, g, o = _blocks(a, 4)
     da = np.empty_like(a) if dxw is None else dxw
-    di, df, dg, do = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
-    np.multiply(dh, tanh_c, out=do)           # dL/do
-    dc_total = tanh_c * tanh_c                # dc + dh * o * (1 - tanh(c)^2)
-    np.subtract(1.0, dc_total, out=dc_total)
-    dc_total *= o
-    dc_total *= dh
-    dc_total += dc
-    np.multiply(dc_total, g, out=di)
-    np.multiply(dc_total, cache.c_prev, out=df)
-    np.multiply(dc_total, i, out=dg)
-    dc_prev = np.multiply(dc_total, f, out=dc_total)
-    s = a * a                                 # through the activations: sigmoid' = s - s^2, tanh' = 1 - g^2
-    np.subtract(a, s, out=s)
-    s[:, 2 * H:3 * H] = 1.0 - g * g
-    da *= s
+    di, df, dg, do = _blocks(da, 4)
+    np.multiply(dh, tanh_c, out=do)           # h = o tanh(c)
+    dct = np.multiply(tanh_c, tanh_c)         # dc_total = dc + dh o (1 - tanh(c)^2)
+    np.subtract(1.0, dct, out=dct)
+    dct *= o
+    dct *= dh
+    dct += dc
+    np.multiply(dct, g, out=di)               # c = f c_prev + i g
+    np.multiply(dct, cache.c_prev, out=df)
+    np.multiply(dct, i, out=dg)
+    dc_prev = np.multiply(dct, f, out=dct)
+    slope = np.multiply(a, a)                 # through the activations: sigmoid' = s - s^2 (whole buffer),
+    np.subtract(a, slope, out=slope)          # then g's block: tanh' = 1 - g^2
+    slope_g = _blocks(slope, 4)[2]
+    np.multiply(g, g, out=slope_g)
+    np.subtract(1.0, slope_g, out=slope_g)
+    da *= slope
     return da, da, (da @ w_hh, dc_prev)
 
 
@@ -151,30 +181,30 @@ def lstm_step_backward(dstate, cache: LSTMCache, w_hh, dxw=None, dhw=None):
 
 @dataclass(frozen=True)
 class GRUCache:
-    """h_prev (N, H); gates (N, 3H) activations r|z|n; hw_n (N, H) = (h_prev W_hh^T + b_hh)_n; the new h."""
+    """h_prev (N, H); gates (N, 3H) activations r|z|n; hw (N, 3H) = h_prev W_hh^T + b_hh; the new h."""
 
     h_prev: np.ndarray
     gates: np.ndarray
-    hw_n: np.ndarray
+    hw: np.ndarray
     h: np.ndarray
 
 
 def gru_step(xw, state, w_hh, b_hh=None, cache: GRUCache | None = None):
     """One GRU step (PyTorch's: r multiplies hw_n). xw (N, 3H), state (h_prev,), w_hh (3H, H) -> ((h,), cache)."""
     (h_prev,) = state
-    H = h_prev.shape[1]
     if cache is None:
-        cache = GRUCache(h_prev, np.empty_like(xw), np.empty_like(h_prev), np.empty_like(h_prev))
-    a = cache.gates
-    hw = h_prev @ w_hh.T                      # (N, 3H)
+        cache = GRUCache(h_prev, np.empty_like(xw), np.empty_like(xw), np.empty_like(h_prev))
+    a, hw = cache.gates, np.matmul(h_prev, w_hh.T, out=cache.hw)  # (N, 3H)
     if b_hh is not None:
         hw += b_hh
-    np.add(xw[:, :2 * H], hw[:, :2 * H], out=a[:, :2 * H])
-    sigmoid(a[:, :2 * H], out=a[:, :2 * H])   # r, z
-    r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-    cache.hw_n[...] = hw[:, 2 * H:]
-    np.multiply(r, cache.hw_n, out=n)
-    n += xw[:, 2 * H:]
+    if not np.may_share_memory(a, xw):
+        a[...] = xw
+    H = h_prev.shape[1]
+    rz, hw_n = a[:, :2 * H], hw[:, 2 * H:]
+    rz += hw[:, :2 * H]
+    sigmoid(rz, out=rz)                       # r, z
+    r, z, n = _blocks(a, 3)
+    n += r * hw_n                             # n = tanh(xw_n + r * hw_n)
     np.tanh(n, out=n)
     h = np.subtract(h_prev, n, out=cache.h)   # h = n + z * (h_prev - n)
     h *= z
@@ -185,20 +215,20 @@ def gru_step(xw, state, w_hh, b_hh=None, cache: GRUCache | None = None):
 def gru_step_backward(dstate, cache: GRUCache, w_hh, dxw=None, dhw=None):
     """dstate (dh,) (N, H) -> dxw (N, 3H), dhw (N, 3H) (differs in the n block: r * dn), (dh_prev,)."""
     (dh,) = dstate
-    H = dh.shape[1]
-    a = cache.gates
-    r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-    dxw = np.empty_like(a) if dxw is None else dxw
-    dhw = np.empty_like(a) if dhw is None else dhw
-    dr, dz, dn = dxw[:, :H], dxw[:, H:2 * H], dxw[:, 2 * H:]
-    np.subtract(cache.h_prev, n, out=dz)      # dz = dh * (h_prev - n) * z (1 - z)
+    r, z, n = _blocks(cache.gates, 3)
+    hw_n = _blocks(cache.hw, 3)[2]
+    dxw = np.empty_like(cache.gates) if dxw is None else dxw
+    dhw = np.empty_like(cache.gates) if dhw is None else dhw
+    dr, dz, dn = _blocks(dxw, 3)
+    np.subtract(cache.h_prev, n, out=dz)      # dz = dh (h_prev - n) z (1 - z)
     dz *= dh
     dz *= z - z * z
-    np.subtract(1.0, z, out=dn)               # dn = dh * (1 - z) * (1 - n^2)
+    np.subtract(1.0, z, out=dn)               # dn = dh (1 - z) (1 - n^2)
     dn *= dh
     dn *= 1.0 - n * n
-    np.multiply(dn, cache.hw_n, out=dr)       # dr = dn * hw_n * r (1 - r)
+    np.multiply(dn, hw_n, out=dr)             # dr = dn hw_n r (1 - r)
     dr *= r - r * r
+    H = dh.shape[1]
     dhw[:, :2 * H] = dxw[:, :2 * H]
     np.multiply(dn, r, out=dhw[:, 2 * H:])
     dh_prev = dhw @ w_hh
@@ -224,20 +254,22 @@ CELLS = {
 }
 
 
-def step_caches(cell: str, T: int, N: int, H: int, dtype) -> tuple[list, tuple[np.ndarray, ...]]:
-    """Preallocated caches for T steps, chained so step t's new state is step t+1's previous one.
+def step_caches(cell: str, xw: np.ndarray) -> tuple[list, tuple[np.ndarray, ...]]:
+    """Caches for the T steps of xw (T, N, G*H), chained so step t's new state is step t+1's previous one.
 
-    Returns (caches, states): states holds one (T+1, N, H) buffer per state array,
-    [0] the initial state (the caller fills it) and [t+1] the state after step t.
+    For lstm and gru the caches update xw in place (xw[t] becomes step t's gate
+    activations). Returns (caches, states): states holds one (T+1, N, H) buffer
+    per state array, [0] the initial state (the caller fills it) and [t+1] the
+    state after step t.
     """
-    G = CELLS[cell].gates
-    states = tuple(np.empty((T + 1, N, H), dtype) for _ in CELLS[cell].state_names)
-    hs = states[0]
+    T, N, GH = xw.shape
+    H = GH // CELLS[cell].gates
     if cell == "rnn":
-        return [RNNCache(hs[t], hs[t + 1]) for t in range(T)], states
-    gates = np.empty((T, N, G * H), dtype)
+        hs = np.empty((T + 1, N, H), xw.dtype)
+        return [RNNCache(hs[t], hs[t + 1]) for t in range(T)], (hs,)
+    hs = np.empty((T + 1, N, H), xw.dtype)
     if cell == "lstm":
-        cs, tanh_c = states[1], np.empty((T, N, H), dtype)
-        return [LSTMCache(hs[t], cs[t], gates[t], tanh_c[t], hs[t + 1], cs[t + 1]) for t in range(T)], states
-    hw_n = np.empty((T, N, H), dtype)
-    return [GRUCache(hs[t], gates[t], hw_n[t], hs[t + 1]) for t in range(T)], states
+        cs, tanh_c = np.empty_like(hs), np.empty((T, N, H), xw.dtype)
+        return [LSTMCache(hs[t], cs[t], xw[t], tanh_c[t], hs[t + 1], cs[t + 1]) for t in range(T)], (hs, cs)
+    hw = np.empty_like(xw)
+    return [GRUCache(hs[t], xw[t], hw[t], hs[t + 1]) for t in range(T)], (hs,)

@@ -28,18 +28,21 @@ from rnnkit.numpy_engine.recurrent import StackedRecurrent
 from rnnkit.params import parameter_shapes
 
 
-def init_parameters(config: ModelConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Fresh float32 parameters for `config`, initialised as torch.nn does (see `layers`)."""
+def init_parameters(config: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
+    """Fresh parameters for `config`, initialised as torch.nn does (see `layers`).
+
+    dtype float64 gives models that compute in float64 throughout (gradient checks).
+    """
     params, shapes = {}, parameter_shapes(config)
     for name, shape in shapes.items():
         if name.endswith("embedding.weight"):
-            params[name] = embedding_init(rng, shape, config.padding_idx)
+            params[name] = embedding_init(rng, shape, config.padding_idx, dtype)
         elif ".weight_" in name or ".bias_" in name:  # recurrent: U(-1/sqrt(H), 1/sqrt(H))
             hidden = shape[0] // config.gates  # recurrent shapes are (G*H, ...) and (G*H,)
-            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(hidden))
+            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(hidden), dtype)
         else:  # dense layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in of the weight
             fan_in = shape[1] if len(shape) == 2 else shapes[name.replace("bias", "weight")][1]
-            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(fan_in))
+            params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(fan_in), dtype)
     return params
 
 
@@ -61,7 +64,7 @@ class _SequenceModel:
         return self.rnn.forward(x, lengths, state, train, rng)
 
     def _backward_encoder(self, doutputs: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
-        dx, _ = self.rnn.backward(doutputs, dfinal)
+        dx, self.initial_state_gradient = self.rnn.backward(doutputs, dfinal)
         self.embedding.backward(self.dropout_in.backward(dx))
         return {"embedding.weight": self.embedding.grads["weight"], **self.rnn.named_gradients(),
                 "head.weight": self.head.grads["weight"], "head.bias": self.head.grads["bias"]}
@@ -99,7 +102,10 @@ class ManyToMany(_SequenceModel):
         return logits.transpose(1, 0, 2), final
 
     def backward(self, dlogits: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
-        """dlogits (N, T, O) [, gradient of the final state] -> gradient of every parameter."""
+        """dlogits (N, T, O) [, gradient of the final state] -> gradient of every parameter.
+
+        The gradient of the initial state (like the state) is left in `initial_state_gradient`.
+        """
         doutputs = self.dropout_out.backward(self.head.backward(np.ascontiguousarray(dlogits.transpose(1, 0, 2))))
         return self._backward_encoder(doutputs, dfinal)
 

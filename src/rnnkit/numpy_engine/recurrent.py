@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.numpy_engine import blas
 from rnnkit.numpy_engine.cells import CELLS, step_caches
 from rnnkit.numpy_engine.layers import Dropout
 
@@ -70,35 +71,39 @@ class Recurrent:
         state: initial state (tuple of (N, H)); None starts from zeros.
         The outputs are a view of the layer's buffer: copy before changing them.
         """
-        p, spec = self.params, CELLS[self.cell]
+        p, step = self.params, CELLS[self.cell].step
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
-        xw = (x.reshape(T * N, D) @ p["weight_ih"].T).reshape(T, N, GH)  # all steps' input share at once
-        xw += p["bias_ih"]
-        b_hh = p["bias_hh"] if self.cell == "gru" else None  # gru's b_hn sits inside r * (.)
-        if b_hh is None:
-            xw += p["bias_hh"]
-        caches, states = step_caches(self.cell, T, N, H, x.dtype)
+        xw = np.matmul(x.reshape(T * N, D), p["weight_ih"].T).reshape(T, N, GH)  # every step's input share at once
+        if self.cell == "gru":  # gru's b_hn sits inside r * (.), so b_hh stays in the step
+            xw += p["bias_ih"]
+            b_hh = p["bias_hh"]
+        else:
+            xw += p["bias_ih"] + p["bias_hh"]
+            b_hh = None
+        caches, states = step_caches(self.cell, xw)
         for k, buffer in enumerate(states):
             buffer[0] = 0.0 if state is None else state[k]
         active = step_mask(lengths, T)
         ragged = _ragged_steps(active)
         current = tuple(buffer[0] for buffer in states)
-        for t in range(T):
-            new, _ = spec.step(xw[t], current, p["weight_hh"], b_hh, caches[t])
-            if t in ragged:  # finished sequences keep their state
-                keep = ~active[t][:, None]
-                for s_new, s_old in zip(new, current):
-                    np.copyto(s_new, s_old, where=keep)
-            current = new
+        w_hh = p["weight_hh"]
+        with blas.single_threaded():  # T small matmuls: thread hand-offs cost more than they save
+            for t in range(T):
+                new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
+                if t in ragged:  # finished sequences keep their state
+                    keep = ~active[t][:, None]
+                    for s_new, s_old in zip(new, current):
+                        np.copyto(s_new, s_old, where=keep)
+                current = new
         self._cache = (x, caches, states, active, ragged)
-        return states[0][1:], tuple(buffer[T] for buffer in states)
+        return states[0][1:], current
 
     def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None):
         """BPTT. doutputs (T, N, H), dfinal (gradient of the final state, or None)
         -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`."""
         x, caches, states, active, ragged = self._cache
-        p, spec = self.params, CELLS[self.cell]
+        p, step_backward = self.params, CELLS[self.cell].step_backward
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
         dxw = np.empty((T, N, GH), x.dtype)
@@ -107,18 +112,20 @@ class Recurrent:
             dstate = tuple(np.zeros((N, H), x.dtype) for _ in states)
         else:
             dstate = tuple(np.array(d, dtype=x.dtype) for d in dfinal)
-        for t in reversed(range(T)):
-            ds = (dstate[0] + doutputs[t],) + dstate[1:]
-            _, _, dprev = spec.step_backward(ds, caches[t], p["weight_hh"], dxw[t], dhw[t])
-            if t in ragged:  # finished sequences: the gradient skips the cell
-                keep = ~active[t][:, None]
-                dxw[t][~active[t]] = 0.0
-                dhw[t][~active[t]] = 0.0
-                for d_prev, d_now in zip(dprev, ds):
-                    np.copyto(d_prev, d_now, where=keep)
-            dstate = dprev
+        w_hh = p["weight_hh"]
+        with blas.single_threaded():
+            for t in reversed(range(T)):
+                ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
+                _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t], dhw[t])
+                if t in ragged:  # finished sequences: the gradient skips the cell
+                    done = ~active[t]
+                    dxw[t][done] = 0.0
+                    dhw[t][done] = 0.0
+                    for d_prev, d_now in zip(dprev, ds):
+                        np.copyto(d_prev, d_now, where=done[:, None])
+                dstate = dprev
         self._weight_gradients(x, states[0][:-1], dxw, dhw)
-        dx = (dxw.reshape(T * N, GH) @ p["weight_ih"]).reshape(T, N, D)
+        dx = np.matmul(dxw.reshape(T * N, GH), p["weight_ih"]).reshape(T, N, D)
         return dx, dstate
 
     def _weight_gradients(self, x, h_prev, dxw, dhw) -> None:
@@ -128,8 +135,11 @@ class Recurrent:
         g = self.grads
         np.matmul(dxw.reshape(T * N, GH).T, x.reshape(T * N, D), out=g["weight_ih"])
         np.matmul(dhw.reshape(T * N, GH).T, h_prev.reshape(T * N, H), out=g["weight_hh"])
-        np.sum(dxw, axis=(0, 1), out=g["bias_ih"])
-        np.sum(dhw, axis=(0, 1), out=g["bias_hh"])
+        np.sum(dxw.reshape(T * N, GH), axis=0, out=g["bias_ih"])
+        if dhw is dxw:
+            g["bias_hh"][...] = g["bias_ih"]
+        else:
+            np.sum(dhw.reshape(T * N, GH), axis=0, out=g["bias_hh"])
 
 
 def _ragged_steps(active: np.ndarray | None) -> set[int]:
