@@ -13,10 +13,12 @@ Heavy imports (torch) happen inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,9 +89,22 @@ def train_config_from(args):
 
 
 def _check_output_dir(out: str) -> Path:
+    """--out as a Path, refused now (not after an epoch of training) when it cannot hold a bundle."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {out} is a file; give a directory for the bundle")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {out}: {existing} is a file, so no directory can be made there; give another path")
+    try:  # as root, permission bits say nothing: try it
+        fd, probe = tempfile.mkstemp(prefix=".rnnkit-write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"--out {out} cannot be written ({existing}: {exc.strerror}); "
+                         "choose a directory you may write to") from None
     return path
 
 
@@ -336,6 +351,47 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `rnnkit predict ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the file system said no: permissions, a full disk, a directory where a file goes
+        print(f"rnnkit: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        failed_write = _safetensors_io_error(exc)
+        if failed_write is None:
+            raise
+        print(f"rnnkit: error: {describe_os_error(failed_write)}", file=sys.stderr)
+        return 1
+
+
+def _safetensors_io_error(exc: Exception) -> OSError | None:
+    """safetensors reports a failed write (e.g. a full disk) as SafetensorError("... (os error 28)")."""
+    import re
+
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if type(exc).__name__ != "SafetensorError" or not found:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code))
+
+
+OS_ERROR_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run the command again (a training run continues with "
+                  "--resume; files rnnkit saved before are intact)",
+    errno.EDQUOT: "the disk quota is used up; free some space and run the command again",
+    errno.EACCES: "permission denied; choose a location you may write to (e.g. --out) or fix the permissions",
+    errno.EPERM: "operation not permitted; choose another location or fix the permissions",
+    errno.EROFS: "the file system is read-only; choose another location (e.g. --out)",
+    errno.EISDIR: "a directory is in the way where a file is expected; give a file path",
+    errno.ENOTDIR: "a file is in the way where a directory is expected; give a directory path",
+    errno.ENOENT: "no such file or directory; check the path",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: which path, what the system said, and what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or exc.__class__.__name__
+    hint = OS_ERROR_HINTS.get(exc.errno)
+    return f"{where}{what}" + (f" — {hint}" if hint else "")
 
 
 if __name__ == "__main__":

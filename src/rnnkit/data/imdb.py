@@ -8,6 +8,13 @@ The tokenized corpus is cached (safetensors + JSON) under
 the tokenizer, so a second run does not re-read 50,000 files. The cache stores
 each review as ids into the *full* training vocabulary ranked by frequency;
 a vocabulary of any size is a prefix of it (see `vocab.remap_to_size`).
+
+Bad data: a missing split, a misnamed file or a review whose rating
+contradicts its folder (pos/ holds 7-10, neg/ 1-4) is a DataError naming the
+file; a review with no words is skipped with a warning; stray bytes that are
+not UTF-8 are replaced (U+FFFD), so one bad byte never loses a review. The
+cache only saves time: when it cannot be written (full disk, read-only home)
+a warning is printed and the run goes on; a damaged cache is rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +34,17 @@ import numpy as np
 from rnnkit.config import dumps
 from rnnkit.data.vocab import PAD, TOKENIZER_NAME, UNK, Vocab, count_tokens, remap_to_size, tokenize
 from rnnkit.errors import DataError
-from rnnkit.fileio import atomic_write_text, atomic_write_with
+from rnnkit.fileio import atomic_write_bytes, atomic_write_text
 
 UPSTREAM_URL = "http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 UPSTREAM_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"  # published checksum of the upstream tarball
 FILENAME = "aclImdb_v1.tar.gz"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
-CACHE_FORMAT = 1
+RATINGS = {"neg": range(1, 5), "pos": range(7, 11)}  # the data set's rule: <= 4 negative, >= 7 positive
+CACHE_FORMAT = 2  # 2: reviews with no words are left out
 _REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_REVIEW_FOLDER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/[^/]+$")
 
 
 def cache_root() -> Path:
@@ -71,10 +81,15 @@ class Review:
     label: int
     rating: int
     text: str
+    where: str = ""  # the file it came from (for messages)
 
 
 def iter_reviews(source: Path) -> Iterator[Review]:
-    """Every labelled review in a tarball or an aclImdb folder (unsup reviews are skipped)."""
+    """Every labelled review in a tarball or an aclImdb folder (unsup reviews are skipped).
+
+    Raises DataError for a missing split, a misnamed review file, or a review
+    whose rating contradicts its folder (a mislabelled file).
+    """
     if source.is_dir():
         yield from _iter_folder(source)
     else:
@@ -90,11 +105,16 @@ def _iter_tarball(source: Path) -> Iterator[Review]:
         with tarfile.open(source, mode="r|*") as archive:
             for member in archive:
                 match = _REVIEW.search(member.name)
-                if not match or not member.isfile():
+                if not match:
+                    if _REVIEW_FOLDER.search(member.name) and member.name.endswith(".txt"):
+                        raise DataError(f"{source}: {member.name}: IMDB review files are named ID_RATING.txt; "
+                                        "rename or remove it")
+                    continue
+                if not member.isfile():
                     continue
                 handle = archive.extractfile(member)
                 split, label, _, rating = match.groups()
-                yield Review(split, LABELS[label], int(rating), _decode(handle.read()))
+                yield _review(f"{source}: {member.name}", split, label, rating, handle.read())
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{source} is not a readable IMDB tarball ({exc}); re-download it with "
                         "`rnnkit data imdb` or pass an unpacked aclImdb/ folder") from None
@@ -103,7 +123,7 @@ def _iter_tarball(source: Path) -> Iterator[Review]:
 def _iter_folder(source: Path) -> Iterator[Review]:
     root = source / "aclImdb" if (source / "aclImdb").is_dir() else source
     for split in SPLITS:
-        for label, value in LABELS.items():
+        for label in LABELS:
             folder = root / split / label
             if not folder.is_dir():
                 raise DataError(f"{folder} is missing; an IMDB folder needs train/ and test/, each with pos/ and neg/")
@@ -111,7 +131,20 @@ def _iter_folder(source: Path) -> Iterator[Review]:
                 match = re.fullmatch(r"(\d+)_(\d+)\.txt", path.name)
                 if not match:
                     raise DataError(f"{path}: IMDB review files are named ID_RATING.txt; rename or remove it")
-                yield Review(split, value, int(match.group(2)), _decode(path.read_bytes()))
+                try:
+                    raw = path.read_bytes()
+                except OSError as exc:
+                    raise DataError(f"cannot read {path} ({exc.strerror}); fix its permissions or remove it") from None
+                yield _review(str(path), split, label, match.group(2), raw)
+
+
+def _review(where: str, split: str, label: str, rating: str, raw: bytes) -> Review:
+    """A review, after checking that its rating agrees with its folder (pos: 7-10, neg: 1-4)."""
+    value = int(rating)
+    if value not in RATINGS[label]:
+        raise DataError(f"{where}: a review rated {value}/10 is filed under {label}/, which holds ratings "
+                        f"{min(RATINGS[label])}-{max(RATINGS[label])}; the file is mislabelled — move it or fix its name")
+    return Review(split, LABELS[label], value, _decode(raw), where)
 
 
 @dataclass
@@ -146,10 +179,14 @@ def load_corpus(source: str | os.PathLike | None, progress: bool = True) -> Imdb
     if (cache / "corpus.json").is_file():
         try:
             return _read_cache(cache)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+        except Exception:  # a damaged or stale cache (any way it breaks) is rebuilt below
+            pass
     corpus = _tokenize_source(source, progress)
-    _write_cache(cache, corpus)
+    try:
+        _write_cache(cache, corpus)
+    except OSError as exc:  # the cache only saves time: a full disk or a read-only home must not stop a run
+        print(f"rnnkit: warning: could not cache the tokenized reviews in {cache} ({exc.strerror}); "
+              "continuing without a cache (set RNNKIT_CACHE to a writable folder)", file=sys.stderr)
     return corpus
 
 
@@ -164,10 +201,17 @@ def _tokenize_source(source: Path, progress: bool) -> ImdbCorpus:
 
     tokens: dict[str, list[list[str]]] = {s: [] for s in SPLITS}
     labels: dict[str, list[int]] = {s: [] for s in SPLITS}
+    empty: list[str] = []
     for review in tqdm(iter_reviews(source), desc=f"reading {source.name}", unit=" reviews",
                        total=50_000, disable=not progress):
-        tokens[review.split].append(tokenize(review.text))
+        words = tokenize(review.text)
+        if not words:  # nothing to read (empty, only symbols): a recurrent model needs at least one step
+            empty.append(review.where)
+            continue
+        tokens[review.split].append(words)
         labels[review.split].append(review.label)
+    if empty:
+        print(f"rnnkit: warning: skipped {len(empty)} review(s) with no words (first: {empty[0]})", file=sys.stderr)
     _check_complete(source, labels)
     counts = count_tokens(tokens["train"])  # the test split never shapes the vocabulary
     vocab = Vocab.build(counts)
@@ -184,7 +228,7 @@ def _check_complete(source: Path, labels: dict[str, list[int]]) -> None:
 
 
 def _write_cache(cache: Path, corpus: ImdbCorpus) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save  # to bytes, so a full disk is an OSError from our own write
 
     arrays = {}
     for split in SPLITS:
@@ -192,7 +236,7 @@ def _write_cache(cache: Path, corpus: ImdbCorpus) -> None:
         arrays[f"{split}_ids"] = np.concatenate(reviews).astype(np.int32) if reviews else np.zeros(0, np.int32)
         arrays[f"{split}_lengths"] = np.asarray([len(r) for r in reviews], dtype=np.int64)
         arrays[f"{split}_labels"] = corpus.labels[split]
-    atomic_write_with(cache / "corpus.safetensors", lambda tmp: save_file(arrays, str(tmp)))
+    atomic_write_bytes(cache / "corpus.safetensors", save(arrays))
     atomic_write_text(cache / "corpus.json", dumps({"format": CACHE_FORMAT, "tokenizer": TOKENIZER_NAME,
                                                     "words": corpus.words}))
 
@@ -206,7 +250,10 @@ def _read_cache(cache: Path) -> ImdbCorpus:
     arrays = load_file(str(cache / "corpus.safetensors"))
     ids, labels = {}, {}
     for split in SPLITS:
-        bounds = np.cumsum(arrays[f"{split}_lengths"])[:-1]
+        lengths = arrays[f"{split}_lengths"]
+        if int(lengths.sum()) != len(arrays[f"{split}_ids"]) or len(lengths) != len(arrays[f"{split}_labels"]):
+            raise ValueError("inconsistent cache")
+        bounds = np.cumsum(lengths)[:-1]
         ids[split] = np.split(arrays[f"{split}_ids"], bounds)
         labels[split] = arrays[f"{split}_labels"]
     return ImdbCorpus(meta["words"], ids, labels)
