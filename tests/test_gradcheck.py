@@ -250,8 +250,14 @@ def test_loss_gradients():
 
 # --------------------------------------------------------------------------- models
 
-def float64_parameters(config: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    return init_parameters(config, _rng(seed), dtype=np.float64)
+def float64_parameters(config: ModelConfig, seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """torch-like initial parameters in float64; scale > 1 enlarges the weights so that every path (e.g. an
+    attention that is nearly uniform at initialisation) moves the loss enough for finite differences to see
+    its gradient (a gradient of 1e-7 is below their rounding floor of about 1e-11 / 1e-6 relative)."""
+    params = init_parameters(config, _rng(seed), dtype=np.float64)
+    for value in params.values():
+        value *= scale
+    return params
 
 
 def _embedding_rows(params: dict, config: ModelConfig) -> dict[str, int]:
@@ -317,3 +323,40 @@ def test_many_to_many_model_gradients_through_the_carried_state(cell):
     else:
         params_and_state.pop("c0")
     _check(f, params_and_state, grads, _embedding_rows(params, config))
+
+
+@pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 1)])
+def test_one_to_many_model_gradients_including_the_input_vector(cell, layers):
+    config = ModelConfig(vocab_size=5, cell=cell, embedding_dim=2, hidden_size=3, num_layers=layers,
+                         architecture="one_to_many", output_size=5, input_size=2, dropout=0.25)
+    params = float64_parameters(config)
+    model = build_model(config, params)
+    arrays = dict(params, features=_normal(_rng(13), 2, 2))
+    tokens, targets = np.array([[1, 2, 3], [1, 4, 4]]), np.array([[2, 3, 0], [4, 4, 2]])
+
+    def run(a):
+        logits, _ = model.forward(a["features"], tokens, train=True, rng=_rng(14))
+        return losses.cross_entropy_with_logits(logits, targets, ignore_index=0)
+
+    grads = dict(model.backward(run(arrays)[1]), features=model.features_gradient)
+    _check(lambda a: run(a)[0], arrays, grads, _embedding_rows(params, config))
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau", "luong"])
+@pytest.mark.parametrize("cell,layers,bidirectional", [("rnn", 1, False), ("lstm", 2, True), ("gru", 1, True)])
+def test_encoder_decoder_gradients(attention, cell, layers, bidirectional):
+    config = ModelConfig(vocab_size=6, target_vocab_size=5, architecture="encoder_decoder", cell=cell,
+                         embedding_dim=2, hidden_size=2, num_layers=layers, bidirectional=bidirectional,
+                         attention=attention, dropout=0.2)
+    params = float64_parameters(config, scale=2.0)
+    model = build_model(config, params)
+    src, lengths = np.array([[4, 5, 2], [3, 0, 0]]), np.array([3, 1])  # a padded source
+    tgt_in, tgt_out = np.array([[2, 4, 3], [2, 1, 0]]), np.array([[4, 3, 3], [1, 3, 0]])
+
+    def run(a):
+        logits = model.forward(src, lengths, tgt_in, train=True, rng=_rng(15))
+        return losses.cross_entropy_with_logits(logits, tgt_out, ignore_index=0)
+
+    grads = model.backward(run(params)[1])
+    assert grads.keys() == params.keys()
+    _check(lambda a: run(a)[0], params, grads, _embedding_rows(params, config))

@@ -79,3 +79,50 @@ def test_numpy_engine_does_not_import_torch():
             "m.forward(np.ones((2, 3), dtype=np.int64), np.array([3, 2]));"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_one_to_many_matches_torch_outputs_gradients_and_generation(cell, layers):
+    from rnnkit.params import parameter_shapes
+
+    config = ModelConfig(vocab_size=9, cell=cell, embedding_dim=4, hidden_size=5, num_layers=layers,
+                         architecture="one_to_many", output_size=9, input_size=3)
+    torch_model, numpy_model, tensors = _pair(config)
+    assert {k: v.shape for k, v in tensors.items()} == parameter_shapes(config)
+    rng = np.random.default_rng(5)
+    features = rng.standard_normal((4, 3)).astype(np.float32)
+    tokens = rng.integers(0, 9, size=(4, 6))
+    features_t = torch.from_numpy(features).requires_grad_(True)
+    logits_t, final_t = torch_model(features_t, torch.from_numpy(tokens))
+    logits_n, final_n = numpy_model.forward(features, tokens)
+    np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), atol=TOL, rtol=0)
+    for ours, theirs in zip(final_n if cell == "lstm" else (final_n,), final_t if cell == "lstm" else (final_t,)):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), atol=TOL, rtol=0)
+    upstream = rng.standard_normal(logits_n.shape).astype(np.float32)
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = numpy_model.backward(upstream)
+    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
+    assert grads.keys() == expected.keys()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+    np.testing.assert_allclose(numpy_model.features_gradient, features_t.grad.numpy(), atol=TOL, rtol=0)
+    generated = numpy_model.generate(features, bos=1, steps=7)
+    assert generated.tolist() == torch_model.generate(torch.from_numpy(features), bos=1, steps=7).tolist()
+    again = numpy_model.forward(features, np.concatenate([np.ones((4, 1), np.int64), generated[:, :-1]], axis=1))[0]
+    assert again.argmax(-1).tolist() == generated.tolist()  # greedy generation = teacher forcing on its own tokens
+    sampled = numpy_model.generate(features, 1, 7, temperature=1.0, rng=np.random.default_rng(0))
+    assert sampled.tolist() == numpy_model.generate(features, 1, 7, temperature=1.0,
+                                                    rng=np.random.default_rng(0)).tolist()
+
+
+def test_one_to_many_refuses_configs_it_cannot_generate_with():
+    from rnnkit.errors import ConfigError
+
+    for bad in ({"bidirectional": True}, {"output_size": 1}):
+        config = ModelConfig(**{"vocab_size": 9, "architecture": "one_to_many", "output_size": 9, "input_size": 3,
+                                **bad})
+        with pytest.raises(ConfigError, match="one_to_many"):
+            build_numpy(config, rng=np.random.default_rng(0))
+        with pytest.raises(ConfigError, match="one_to_many"):
+            build_torch(config)

@@ -8,6 +8,7 @@ See `rnnkit.config` for the naming scheme.
 from __future__ import annotations
 
 from rnnkit.config import ModelConfig
+from rnnkit.errors import ConfigError
 
 
 def recurrent_shapes(prefix: str, cell_gates: int, input_size: int, hidden_size: int,
@@ -36,6 +37,8 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         return _sequence_model_shapes(c, head_in=c.feature_size)
     if c.architecture == "many_to_many":
         return _sequence_model_shapes(c, head_in=c.hidden_size * c.num_directions)
+    if c.architecture == "one_to_many":
+        return _one_to_many_shapes(c)
     if c.architecture == "encoder_decoder":
         return _encoder_decoder_shapes(c)
     raise NotImplementedError(f"parameter_shapes does not know architecture {c.architecture!r} yet")
@@ -65,6 +68,27 @@ def _encoder_decoder_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({"decoder.attention.weight": (hd, hd), "decoder.attention.combine.weight": (hd, 2 * hd)})
     shapes["decoder.head.weight"] = (c.target_vocab_size, hd + extra)
     shapes["decoder.head.bias"] = (c.target_vocab_size,)
+    return shapes
+
+
+def check_one_to_many(c: ModelConfig) -> None:
+    """A one_to_many model generates left to right and reads back its own tokens: one direction, and a head
+    over the same vocabulary as its embedding."""
+    if c.bidirectional:
+        raise ConfigError("a one_to_many model generates left to right: use bidirectional=False")
+    if c.output_size != c.vocab_size:
+        raise ConfigError(f"a one_to_many model feeds its predictions back as input tokens, so output_size must "
+                          f"equal vocab_size ({c.vocab_size}); got {c.output_size}")
+
+
+def _one_to_many_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Bridge: the one input vector v (D_in = input_size) sets every layer's initial hidden state,
+    h0 = tanh(W_b v + b_b) reshaped (L, N, H) (the cell state of an lstm starts at 0); then the
+    many_to_many stack (unidirectional) over the tokens it generates, head (V, H)."""
+    check_one_to_many(c)
+    shapes = {"bridge.weight": (c.num_layers * c.hidden_size, c.input_size),
+              "bridge.bias": (c.num_layers * c.hidden_size,)}
+    shapes.update(_sequence_model_shapes(c, head_in=c.hidden_size))
     return shapes
 
 

@@ -8,9 +8,14 @@ It never imports torch: it is the readable reference and the light runtime
     layers     embedding, dense, dropout, pooling; torch.nn's initialisation
     losses     binary and categorical cross-entropy on logits
     optim      sgd (momentum), rmsprop, adam; clipping by global norm
+    attention  Bahdanau (additive) and Luong (multiplicative) attention and their backward
+    seq2seq    the encoder-decoder model
     models     the architectures of ModelConfig: build_model(config, tensors)
+    gradcheck  central finite differences in float64, to check every backward
+    blas       one BLAS thread inside the time loop
 """
 
-from rnnkit.numpy_engine.models import ManyToMany, ManyToOne, build_model, init_parameters
+from rnnkit.numpy_engine.models import ManyToMany, ManyToOne, OneToMany, build_model, init_parameters
+from rnnkit.numpy_engine.seq2seq import EncoderDecoder
 
-__all__ = ["build_model", "init_parameters", "ManyToOne", "ManyToMany"]
+__all__ = ["build_model", "init_parameters", "ManyToOne", "ManyToMany", "OneToMany", "EncoderDecoder"]

@@ -10,6 +10,10 @@ torch engine; inside, the recurrent layers run time-major (T, N, ·).
     many_to_many   ids (N, T) [, state] -> embedding -> dropout -> stacked
                    recurrent layers -> dropout -> head at every step
                    -> logits (N, T, O), final state        (character LM)
+    one_to_many    features (N, D_in) -> tanh(bridge) -> initial state (L, N, H);
+                   tokens (N, T) = <s> y_1 .. -> the many_to_many stack
+                   -> logits (N, T, V); `generate` feeds back its own tokens
+    encoder_decoder  `rnnkit.numpy_engine.seq2seq.EncoderDecoder`
 
 The torch engine (`rnnkit.torch_engine.models`) computes the same functions;
 tests hold the two equal. A model holds its parameters by reference in
@@ -24,8 +28,9 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, uniform_init
-from rnnkit.numpy_engine.recurrent import StackedRecurrent
-from rnnkit.params import parameter_shapes
+from rnnkit.numpy_engine.recurrent import StackedRecurrent, StackStepper
+from rnnkit.numpy_engine.seq2seq import EncoderDecoder
+from rnnkit.params import check_one_to_many, parameter_shapes
 
 
 def init_parameters(config: ModelConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
@@ -110,7 +115,79 @@ class ManyToMany(_SequenceModel):
         return self._backward_encoder(doutputs, dfinal)
 
 
-_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany}
+class OneToMany(_SequenceModel):
+    """One input vector in, a sequence out (e.g. a caption from an image's feature vector).
+
+    The vector sets the initial hidden state of every layer through a dense
+    layer, h0 = tanh(W_b v + b_b) (an lstm's cell state starts at 0); the
+    stack then reads the tokens: the true previous ones in training (teacher
+    forcing), its own in `generate`.
+    """
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
+        check_one_to_many(config)
+        super().__init__(config, params)
+        self.bridge = Dense(params["bridge.weight"], params["bridge.bias"])
+        self.stepper = StackStepper(config.cell, params, "rnn.", config.num_layers)
+        self._h0 = None
+
+    def initial_state(self, features: np.ndarray):
+        """features (N, D_in) -> h0 (L, N, H), or (h0, c0) for lstm."""
+        N, L, H = features.shape[0], self.config.num_layers, self.config.hidden_size
+        self._h0 = np.tanh(self.bridge.forward(features))  # (N, L*H), layer-major blocks
+        h0 = np.ascontiguousarray(self._h0.reshape(N, L, H).transpose(1, 0, 2))
+        return (h0, np.zeros_like(h0)) if self.config.cell == "lstm" else h0
+
+    def forward(self, features: np.ndarray, tokens: np.ndarray, train: bool = False,
+                rng: np.random.Generator | None = None):
+        """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state."""
+        state = self.initial_state(np.asarray(features))
+        outputs, final = self._encode(np.asarray(tokens), None, state, train, rng)
+        logits = self.head.forward(self.dropout_out.forward(outputs, train, rng))  # (T, N, V)
+        return logits.transpose(1, 0, 2), final
+
+    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+        """dlogits (N, T, V) -> gradient of every parameter; the features' gradient (N, D_in) is left in
+        `features_gradient`."""
+        doutputs = self.dropout_out.backward(self.head.backward(np.ascontiguousarray(dlogits.transpose(1, 0, 2))))
+        grads = self._backward_encoder(doutputs)
+        dh0 = self.initial_state_gradient
+        dh0 = dh0[0] if self.config.cell == "lstm" else dh0  # c0 is a constant 0
+        L, N, H = dh0.shape
+        dpre = dh0.transpose(1, 0, 2).reshape(N, L * H) * (1.0 - self._h0 ** 2)  # through tanh
+        self.features_gradient = self.bridge.backward(dpre)
+        return {**grads, "bridge.weight": self.bridge.grads["weight"], "bridge.bias": self.bridge.grads["bias"]}
+
+    def generate(self, features: np.ndarray, bos: int, steps: int, temperature: float = 0.0,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+        """features (N, D_in) -> tokens (N, steps), each fed back as the next input.
+
+        temperature 0 takes the most likely token (greedy); above 0, tokens are
+        sampled from softmax(logits / temperature) with `rng`.
+        """
+        if temperature < 0 or not np.isfinite(temperature):
+            raise ValueError(f"temperature must be >= 0; got {temperature!r}")
+        if temperature > 0 and rng is None:
+            raise ValueError("sampling needs a numpy Generator (pass rng=)")
+        state = self.initial_state(np.asarray(features))
+        tokens = np.full(len(features), bos, dtype=np.int64)
+        out = np.empty((len(features), steps), dtype=np.int64)
+        for t in range(steps):
+            top, state, _ = self.stepper.step(self.embedding.weight[tokens], state)
+            logits = self.head.forward(top)  # (N, V)
+            if temperature == 0:
+                tokens = logits.argmax(axis=1)
+            else:
+                z = logits / temperature
+                p = np.exp(z - z.max(axis=1, keepdims=True))
+                cumulative = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+                tokens = np.minimum((cumulative < rng.random((len(p), 1))).sum(axis=1), p.shape[1] - 1)
+            out[:, t] = tokens
+        return out
+
+
+_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany,
+             "encoder_decoder": EncoderDecoder}
 
 
 def build_model(config: ModelConfig, tensors: dict[str, np.ndarray] | None = None,

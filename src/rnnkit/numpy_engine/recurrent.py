@@ -19,6 +19,8 @@ cells' caches; after BPTT the weight gradients are two big matmuls.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rnnkit.numpy_engine import blas
@@ -176,7 +178,10 @@ class StackedRecurrent:
                 for d, direction in enumerate(directions) for kind in PARAM_KINDS}
 
     def forward(self, x: np.ndarray, lengths=None, state=None, train: bool = False, rng=None):
-        """x (T, N, D) time-major -> outputs (T, N, K*H), final state (L*K, N, H) or (h, c)."""
+        """x (T, N, D) time-major -> outputs (T, N, K*H), final state (L*K, N, H) or (h, c).
+
+        The outputs may be a view of a layer's buffer (read-only by convention: backward reads it).
+        """
         self._lengths = lengths
         finals = []
         for layer, directions in enumerate(self.layers):
@@ -187,7 +192,7 @@ class StackedRecurrent:
                 out, final = direction.forward(inputs, lengths, s0)
                 outputs.append(out if d == 0 else reverse_within_lengths(out, lengths))
                 finals.append(final)
-            x = np.concatenate(outputs, axis=2) if len(outputs) > 1 else outputs[0].copy()
+            x = np.concatenate(outputs, axis=2) if len(outputs) > 1 else outputs[0]  # a view: never write into it
             if layer < len(self.layers) - 1:
                 x = self.dropouts[layer].forward(x, train, rng)
         return x, _stack_states(finals, self.cell)
@@ -211,6 +216,91 @@ class StackedRecurrent:
                     dinput = reverse_within_lengths(dinput, lengths)
                 dx = dinput if dx is None else dx + dinput
         return dx, _stack_states(dinitial, self.cell)
+
+
+@dataclass(frozen=True)
+class StepCache:
+    """What `StackStepper.backward` needs from one step: each layer's input x (N, D_L), cell cache and dropout mask."""
+
+    inputs: list
+    caches: list
+    masks: list
+
+
+class StackStepper:
+    """The unidirectional stack of `StackedRecurrent`, driven one time step per call.
+
+    For decoders whose next input depends on their last output (generation,
+    Bahdanau attention), which cannot precompute every step's input share.
+    Same tensors as a StackedRecurrent with K = 1; states h (L, N, H) or (h, c).
+
+        h_top, state, cache = stepper.step(x, state)            # x (N, D) -> h_top (N, H)
+        dx, dstate_prev = stepper.backward(dh_top, dstate, cache)  # in reverse order of the steps
+
+    `backward` adds into `grads` (name -> array): zero them with `zero_grad()`
+    before a sequence's first backward step.
+    """
+
+    def __init__(self, cell: str, params: dict, prefix: str, num_layers: int, dropout: float = 0.0) -> None:
+        self.cell, self.spec, self.dropout = cell, CELLS[cell], dropout
+        self.names = [{kind: _name(prefix, kind, layer, 0) for kind in PARAM_KINDS} for layer in range(num_layers)]
+        self.params = params
+        self.grads = {name: np.zeros_like(params[name]) for names in self.names for name in names.values()}
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0.0)
+
+    def step(self, x: np.ndarray, state, train: bool = False, rng: np.random.Generator | None = None):
+        """x (N, D), state h (L, N, H) or (h, c) -> h_top (N, H), new state (same layout), StepCache."""
+        states = state if isinstance(state, tuple) else (state,)
+        new_states = tuple(np.empty_like(s) for s in states)
+        cache = StepCache([], [], [])
+        for layer, names in enumerate(self.names):
+            p = {kind: self.params[name] for kind, name in names.items()}
+            if layer > 0 and train and self.dropout:  # between layers, as StackedRecurrent's Dropout
+                if rng is None:
+                    raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
+                mask = (rng.random(x.shape) >= self.dropout).astype(x.dtype) / (1.0 - self.dropout)
+                x = x * mask
+                cache.masks.append(mask)
+            xw = x @ p["weight_ih"].T + p["bias_ih"]
+            new, step_cache = self.spec.step(xw, tuple(s[layer] for s in states), p["weight_hh"], p["bias_hh"])
+            cache.inputs.append(x)
+            cache.caches.append(step_cache)
+            for buffer, value in zip(new_states, new):
+                buffer[layer] = value
+            x = new[0]
+        return x, (new_states if isinstance(state, tuple) else new_states[0]), cache
+
+    def backward(self, dh_top: np.ndarray, dstate, cache: StepCache):
+        """dh_top (N, H) into this step's top output, dstate (like state, or None) into its new state
+        -> dx (N, D), dstate_prev (like state); adds the weight gradients into `grads`."""
+        template = cache.caches[0]
+        N, H = template.h_prev.shape
+        n_states = len(self.spec.state_names)
+        if dstate is None:
+            dstates = tuple(np.zeros((len(self.names), N, H), dh_top.dtype) for _ in range(n_states))
+        else:
+            dstates = dstate if isinstance(dstate, tuple) else (dstate,)
+        dprev_states = tuple(np.empty_like(d) for d in dstates)
+        dx = dh_top
+        for layer in reversed(range(len(self.names))):
+            names = self.names[layer]
+            w_ih, w_hh = self.params[names["weight_ih"]], self.params[names["weight_hh"]]
+            ds = (dstates[0][layer] + dx,) + tuple(d[layer] for d in dstates[1:])
+            step_cache = cache.caches[layer]
+            dxw, dhw, dprev = self.spec.step_backward(ds, step_cache, w_hh)
+            self.grads[names["weight_ih"]] += dxw.T @ cache.inputs[layer]
+            self.grads[names["weight_hh"]] += dhw.T @ step_cache.h_prev
+            self.grads[names["bias_ih"]] += dxw.sum(axis=0)
+            self.grads[names["bias_hh"]] += dhw.sum(axis=0)
+            for buffer, value in zip(dprev_states, dprev):
+                buffer[layer] = value
+            dx = dxw @ w_ih
+            if layer > 0 and cache.masks:
+                dx = dx * cache.masks[layer - 1]
+        return dx, (dprev_states if isinstance(dstate, tuple) or n_states > 1 else dprev_states[0])
 
 
 def _name(prefix: str, kind: str, layer: int, direction: int) -> str:

@@ -224,31 +224,41 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
 def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, target: PairVocab,
                 model_config: ModelConfig, train_config: TrainConfig, settings: Seq2SeqSettings,
                 out_dir: str | Path, progress: bool = True, extra_settings: dict | None = None) -> dict:
-    """Train with the numpy engine (hand-written BPTT; one-layer GRU, no attention); save the best model.
+    """Train with the numpy engine (hand-written BPTT, any cell, depth and attention); save the best model.
 
-    Same batches, loss, Adam and clipping as `train`; returns the best validation metrics.
+    Same batches, loss, optimizer and clipping as `train`; teacher forcing must
+    be 1 (the numpy decoder trains on the true previous tokens only). Returns
+    the best validation metrics.
     """
+    from rnnkit.numpy_engine import init_parameters, optim
+    from rnnkit.numpy_engine.seq2seq import EncoderDecoder
     from rnnkit.tasks import seq2seq_numpy as npx
 
     _check_training_inputs(train_data, val_data, source, target, model_config)
+    if settings.teacher_forcing < 1.0:
+        raise ConfigError("the numpy engine trains with teacher forcing 1 only; use --teacher-forcing 1, "
+                          "or --engine torch")
     c = model_config
-    if c.cell != "gru" or c.num_layers != 1 or c.attention != "none" or c.dropout:
-        raise ConfigError("the numpy engine trains one-layer GRU models without attention or dropout; use "
-                          "--cell gru --layers 1 --attention none --dropout 0, or --engine torch")
     rng = np.random.default_rng(train_config.seed)
-    tensors = npx.init_tensors(c, rng)
-    optimizer = npx.Adam(tensors, train_config.learning_rate, train_config.clip_norm)
+    tensors = init_parameters(c, rng)
+    model = EncoderDecoder(c, tensors)
+    optimizer = optim.make_optimizer(train_config.optimizer, tensors, train_config.learning_rate,
+                                     train_config.momentum, train_config.weight_decay)
     vocab = {"source": source.to_json(), "target": target.to_json()}
     best, waited = {"loss": np.inf}, 0
     for epoch in range(1, train_config.epochs + 1):
         started, total, count = time.perf_counter(), 0.0, 0
         for batch in make_batches(train_data, train_config.batch_size, rng):
-            loss, grads = npx.loss_and_grads(c, tensors, batch.src, batch.tgt_in, batch.tgt_out)
+            loss, grads = npx.loss_and_grads(c, tensors, batch.src, batch.tgt_in, batch.tgt_out, batch.src_lengths,
+                                             model=model, train=True, rng=rng)
             if not np.isfinite(loss):
                 raise TrainingError(f"the loss became {loss} at epoch {epoch}; try a lower --lr")
+            if train_config.clip_norm:
+                optim.clip_grad_norm(grads, train_config.clip_norm)
             optimizer.step(grads)
             tokens = int((batch.tgt_out != PAD_ID).sum())
             total, count = total + loss * tokens, count + tokens
+        optimizer.lr *= train_config.lr_decay
         val = numpy_metrics(c, tensors, val_data, settings.max_target_len + 1)
         improved = val["loss"] < best["loss"]
         if improved:
@@ -269,12 +279,14 @@ def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVo
 
 def numpy_metrics(config: ModelConfig, tensors: dict, data: EncodedPairs, max_len: int) -> dict:
     """Teacher-forced loss per target token and greedy exact match, computed by the numpy engine."""
+    from rnnkit.numpy_engine.losses import cross_entropy_with_logits
     from rnnkit.tasks import seq2seq_numpy as npx
 
     backend = npx.NumpyBackend(config, tensors)
     loss_sum, tokens, exact = 0.0, 0, 0
     for batch in make_batches(data, EVAL_BATCH, rng=None):
-        loss, _ = npx.loss_and_grads(config, tensors, batch.src, batch.tgt_in, batch.tgt_out)
+        logits = backend.model.forward(batch.src, batch.src_lengths, batch.tgt_in)
+        loss, _ = cross_entropy_with_logits(logits, batch.tgt_out, ignore_index=PAD_ID)
         n = int((batch.tgt_out != PAD_ID).sum())
         loss_sum, tokens = loss_sum + loss * n, tokens + n
         hyps = greedy(backend.step, backend.start(batch.src, batch.src_lengths), len(batch.index), BOS_ID, EOS_ID,
@@ -566,8 +578,6 @@ def register(commands, train_tasks) -> None:
     model.add_argument("--teacher-forcing", type=float, default=1.0,
                        help="probability of feeding the true previous token in training (default %(default)s)")
     add_train_arguments(cmd, epochs=10, batch_size=64, lr=2e-3, patience=3)
-    cmd.add_argument("--engine", choices=("torch", "numpy"), default="torch",
-                     help="numpy: from-scratch BPTT, one-layer GRU without attention, no dropout (default %(default)s)")
     cmd.set_defaults(func=cmd_train_seq2seq)
 
     tr = commands.add_parser("translate", help="translate text with a seq2seq bundle (greedy or beam search)")

@@ -6,8 +6,8 @@
     load_tensors(model, tensors)                # the inverse; checks names and shapes
 """
 
-from rnnkit.torch_engine.models import ManyToMany, ManyToOne, build_model
+from rnnkit.torch_engine.models import ManyToMany, ManyToOne, OneToMany, build_model
 from rnnkit.torch_engine.recurrent import StackedRecurrent
 from rnnkit.torch_engine.weights import export_tensors, load_tensors
 
-__all__ = ["build_model", "export_tensors", "load_tensors", "ManyToOne", "ManyToMany", "StackedRecurrent"]
+__all__ = ["build_model", "export_tensors", "load_tensors", "ManyToOne", "ManyToMany", "OneToMany", "StackedRecurrent"]

@@ -3,7 +3,9 @@
 Semantics (the numpy engine implements the same, and tests hold them equal):
 ids (N, T) post-padded -> embedding (N, T, E) -> dropout -> StackedRecurrent
 -> (many-to-one) pooling over real steps -> dropout -> head -> logits (N, O);
-(many-to-many) head at every step -> logits (N, T, O).
+(many-to-many) head at every step -> logits (N, T, O); (one-to-many) features
+(N, D_in) -> tanh(bridge) -> initial state, then the many-to-many stack over the
+tokens (teacher forcing; `generate` feeds back its own).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 from torch import nn
 
 from rnnkit.config import ModelConfig
+from rnnkit.params import check_one_to_many
 from rnnkit.torch_engine.recurrent import StackedRecurrent
 
 
@@ -78,7 +81,46 @@ def pool(outputs: torch.Tensor, lengths: torch.Tensor, config: ModelConfig) -> t
     return largest if config.pooling == "max" else torch.cat([mean, largest], dim=-1)
 
 
-_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany}
+class OneToMany(_Sequence):
+    """One input vector in, a sequence out: features (N, D_in) set the initial state, h0 = tanh(bridge(v)).
+
+    Same function as `rnnkit.numpy_engine.models.OneToMany` (tensor names in `rnnkit.params`).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        check_one_to_many(config)
+        super().__init__(config)
+        self.bridge = nn.Linear(config.input_size, config.num_layers * config.hidden_size)
+        self.head = nn.Linear(config.hidden_size, config.output_size)
+
+    def initial_state(self, features: torch.Tensor):
+        """features (N, D_in) -> h0 (L, N, H), or (h0, c0 = 0) for lstm."""
+        n, c = features.shape[0], self.config
+        h0 = torch.tanh(self.bridge(features)).view(n, c.num_layers, c.hidden_size).transpose(0, 1).contiguous()
+        return (h0, torch.zeros_like(h0)) if c.cell == "lstm" else h0
+
+    def forward(self, features: torch.Tensor, tokens: torch.Tensor):
+        """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state."""
+        outputs, state = self.rnn(self.dropout(self.embedding(tokens)), None, self.initial_state(features))
+        return self.head(self.dropout(outputs)), state
+
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, bos: int, steps: int) -> torch.Tensor:
+        """Greedy: features (N, D_in) -> tokens (N, steps), each fed back as the next input."""
+        state = self.initial_state(features)
+        tokens = torch.full((features.shape[0], 1), bos, dtype=torch.long, device=features.device)
+        out = []
+        for _ in range(steps):
+            outputs, state = self.rnn(self.embedding(tokens), None, state)
+            tokens = self.head(outputs).argmax(-1)  # (N, 1)
+            out.append(tokens)
+        return torch.cat(out, dim=1)
+
+    def shared_parameters(self) -> dict[str, nn.Parameter]:
+        return {"bridge.weight": self.bridge.weight, "bridge.bias": self.bridge.bias, **super().shared_parameters()}
+
+
+_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany}
 
 
 def build_model(config: ModelConfig) -> nn.Module:
