@@ -372,3 +372,15 @@ def test_a_bundle_saved_again_replaces_all_three_files_together(bundle):
 def test_an_empty_weights_dir_name_is_not_taken_for_a_bundle(tmp_path):
     Path(tmp_path / "b").mkdir()
     assert_refused(tmp_path / "b", "config.json is missing")
+
+
+def test_saved_files_get_the_permissions_of_a_plain_write(tmp_path):
+    """mkstemp makes 0600 files; a bundle must stay readable by whoever may read the directory (umask applies)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = write_bundle(tmp_path / "b")
+    for name in ("config.json", "vocab.json", "model.safetensors"):
+        assert (path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+    (path / "vocab.json").chmod(0o640)  # a mode the owner chose is kept when the file is saved again
+    write_bundle(path, seed=1)
+    assert (path / "vocab.json").stat().st_mode & 0o777 == 0o640

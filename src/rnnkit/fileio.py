@@ -43,8 +43,9 @@ def atomic_paths(*targets: str | os.PathLike) -> Iterator[list[Path]]:
         for target in paths:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
-            os.close(fd)
             temps.append(Path(name))
+            os.fchmod(fd, _mode_for(target))  # mkstemp makes 0600 files; give what a plain write would
+            os.close(fd)
         yield temps
         for tmp in temps:
             _fsync_file(tmp)
@@ -72,6 +73,23 @@ def atomic_write_with(target: str | os.PathLike, writer: Callable[[Path], None])
     """Call ``writer(tmp_path)`` to produce the file, then move it into place."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions `target` has now, or those a plain open() would give a new file (0666 minus the umask)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # read it once, at import (no other thread is writing files yet)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _fsync_file(path: Path) -> None:
