@@ -170,6 +170,22 @@ def load_bundle(directory: str | os.PathLike) -> Bundle:
 
 def read_bytes(path: Path, what: str, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, or BundleError saying which file and why."""
+    size = _file_size(path, what)
+    if size > limit:
+        raise BundleError(f"{what} file {path} is {size} bytes, more than the {limit} this rnnkit "
+                          "reads for it; refusing to load it")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(size + 1)  # read(n) allocates n bytes up front: ask for what is there
+    except OSError as exc:
+        raise BundleError(f"cannot read {what} file {path} ({exc.strerror}); check its permissions") from None
+    if len(data) != size:
+        raise BundleError(f"{what} file {path} changed while it was read; try again")
+    return data
+
+
+def _file_size(path: Path, what: str) -> int:
+    """The size of `path`, refusing what is missing, unreadable or not a regular file (a directory, a pipe)."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -182,17 +198,7 @@ def read_bytes(path: Path, what: str, limit: int) -> bytes:
                           "retrain or copy the whole bundle again")
     if not stat.S_ISREG(info.st_mode):
         raise BundleError(f"{what} file {path} is not a regular file (a device, pipe or socket); refusing to read it")
-    if info.st_size > limit:
-        raise BundleError(f"{what} file {path} is {info.st_size} bytes, more than the {limit} this rnnkit "
-                          "reads for it; refusing to load it")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(info.st_size + 1)  # read(n) allocates n bytes up front: ask for what is there
-    except OSError as exc:
-        raise BundleError(f"cannot read {what} file {path} ({exc.strerror}); check its permissions") from None
-    if len(data) != info.st_size:
-        raise BundleError(f"{what} file {path} changed while it was read; try again")
-    return data
+    return info.st_size
 
 
 def parse_json(data: bytes, path: Path, what: str) -> Any:
@@ -226,7 +232,7 @@ def _read_weights(path: Path, expected: dict[str, tuple[int, ...]] | None) -> tu
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    size = _weights_size(path)
+    size = _file_size(path, "weights")
     try:
         with open(path, "rb") as handle:
             prefix = handle.read(8)
@@ -247,21 +253,6 @@ def _read_weights(path: Path, expected: dict[str, tuple[int, ...]] | None) -> tu
     except (SafetensorError, ValueError, MemoryError) as exc:  # a second, independent parser agrees or refuses
         raise BundleError(f"weights file {path} is damaged ({exc}); re-save the bundle or retrain") from None
     return data, tensors
-
-
-def _weights_size(path: Path) -> int:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise BundleError(f"weights file {path} is missing; the bundle is incomplete — retrain or copy the "
-                          f"whole directory{_pickle_hint(path)}") from None
-    except OSError as exc:
-        raise BundleError(f"cannot read weights file {path} ({exc.strerror}); check its permissions") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise BundleError(f"weights file {path} is a directory, not a file; the bundle is damaged")
-    if not stat.S_ISREG(info.st_mode):
-        raise BundleError(f"weights file {path} is not a regular file (a device, pipe or socket); refusing to read it")
-    return info.st_size
 
 
 def _header_size(prefix: bytes, first: bytes, size: int, path: Path) -> int:
