@@ -236,6 +236,13 @@ def test_trained_bundle_generates_the_same_text_on_both_engines(tiny_bundle):
     assert numpy_model.generate("the", 300, 1.0, seed=11) == torch_model.generate("the", 300, 1.0, seed=11)
 
 
+def test_numpy_generation_never_imports_torch(tiny_bundle):
+    code = (f"import sys, rnnkit; m = rnnkit.load({str(tiny_bundle[0])!r}); m.generate('the ', 20, seed=0); "
+            "m.evaluate('the cat sat'); assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_pick_next_temperature_top_k_and_unk():
     rng = np.random.default_rng(0)
     logits = np.array([50.0, 3.0, 2.0, 1.0, -1.0])  # <unk> scored highest, but never sampled
