@@ -76,7 +76,8 @@ class Recurrent:
         p, step = self.params, CELLS[self.cell].step
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
-        xw = np.matmul(x.reshape(T * N, D), p["weight_ih"].T).reshape(T, N, GH)  # every step's input share at once
+        with blas.single_threaded(T * N < blas.SMALL_ROWS):
+            xw = np.matmul(x.reshape(T * N, D), p["weight_ih"].T).reshape(T, N, GH)  # every step's input share
         if self.cell == "gru":  # gru's b_hn sits inside r * (.), so b_hh stays in the step
             xw += p["bias_ih"]
             b_hh = p["bias_hh"]
@@ -89,7 +90,7 @@ class Recurrent:
         active = step_mask(lengths, T)
         ragged = _ragged_steps(active)
         current = tuple(buffer[0] for buffer in states)
-        w_hh = p["weight_hh"]
+        w_hh = np.ascontiguousarray(p["weight_hh"].T).T  # the same matrix, laid out for h_prev @ w_hh.T
         with blas.single_threaded():  # T small matmuls: thread hand-offs cost more than they save
             for t in range(T):
                 new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
@@ -126,8 +127,10 @@ class Recurrent:
                     for d_prev, d_now in zip(dprev, ds):
                         np.copyto(d_prev, d_now, where=done[:, None])
                 dstate = dprev
-        self._weight_gradients(x, states[0][:-1], dxw, dhw)
-        dx = np.matmul(dxw.reshape(T * N, GH), p["weight_ih"]).reshape(T, N, D)
+        with blas.single_threaded():  # (G*H, T*N) x (T*N, D): a small result summed over many rows
+            self._weight_gradients(x, states[0][:-1], dxw, dhw)
+        with blas.single_threaded(T * N < blas.SMALL_ROWS):
+            dx = np.matmul(dxw.reshape(T * N, GH), p["weight_ih"]).reshape(T, N, D)
         return dx, dstate
 
     def _weight_gradients(self, x, h_prev, dxw, dhw) -> None:

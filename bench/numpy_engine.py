@@ -1,0 +1,241 @@
+"""The numpy engine against torch.nn, side by side in one process: float32, the same weights, the same threads.
+
+    python bench/numpy_engine.py                 # writes bench/results/numpy_engine.json
+    python bench/numpy_engine.py --repeats 5 --out /tmp/quick.json
+
+Measured (medians of interleaved runs; which engine goes first alternates):
+- one training step (forward + backward, input gradient included) of a 1-layer
+  LSTM, GRU and vanilla RNN: batch 64, 200 steps, input 128, hidden 128; the
+  numpy `StackedRecurrent` against `torch.nn.LSTM/GRU/RNN`;
+- inference only: batch 1, one 230-token review;
+- the LSTM step's GFLOP/s (matmul FLOPs only: 6 T N 4H (D + H), forward + both
+  backward products) and this machine's float32 matmul peak (a 2048^3 np.matmul,
+  best of several, same threads) — their quotient is the fraction of peak;
+- `rnnkit predict --engine numpy|torch BUNDLE "text"` as a whole process
+  (interpreter start, imports, bundle load, one prediction), on a default-size
+  untrained sentiment bundle (bidirectional GRU 128, vocabulary 30,000).
+
+Threads: numpy's BLAS through threadpoolctl, torch.set_num_threads; both --threads (default 2).
+The numpy engine runs its per-step matmuls on one BLAS thread (rnnkit.numpy_engine.blas).
+Idle threads sleep instead of spinning, in both engines (--spin keeps the libraries'
+defaults): OMP_WAIT_POLICY=PASSIVE for torch's OpenMP and OPENBLAS_THREAD_TIMEOUT=4
+for numpy's OpenBLAS, set before either library loads. On this project's shared
+2-core machine (load average 6-8, a higher-priority job running) spinning threads
+starve the one doing the work: a 2-thread nn.LSTM step took 10.2-11.1 s with
+libgomp's default and 0.25-0.26 s passive; the numpy step 0.27-0.40 s with
+OpenBLAS's default and 0.21 s with the short timeout. Every number here moves
+with the load: the JSON records the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+
+SLEEPING_THREADS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+if "--spin" not in sys.argv:  # must be in the environment before numpy and torch load their thread pools
+    os.environ.update(SLEEPING_THREADS)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from rnnkit.numpy_engine.recurrent import StackedRecurrent  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+REVIEW = "This movie is really bad. I do not like it."
+
+
+def interleaved(runs: dict, repeats: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds of each zero-argument function in `runs`, alternating them and which goes first."""
+    names = list(runs)
+    for _ in range(warmup):
+        for name in names:
+            runs[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            started = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def engines(cell: str, T: int, N: int, D: int, H: int, seed: int = 0):
+    """A torch.nn module and the numpy stack with its weights, an input (T, N, D) and an upstream gradient."""
+    torch.manual_seed(seed)
+    module = MODULES[cell](D, H)
+    params = {name: p.detach().numpy().copy() for name, p in module.named_parameters()}
+    stack = StackedRecurrent(cell, params, "", 1, False)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, N, D)).astype(np.float32)
+    dout = rng.standard_normal((T, N, H)).astype(np.float32)
+    return module, stack, x, dout
+
+
+def train_step(cell: str, repeats: int, T=200, N=64, D=128, H=128) -> dict:
+    module, stack, x, dout = engines(cell, T, N, D, H)
+    x_t, dout_t = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
+
+    def numpy_step():
+        stack.forward(x)
+        stack.backward(dout)
+
+    def torch_step():
+        module.zero_grad(set_to_none=True)
+        x_t.grad = None
+        out, _ = module(x_t)
+        out.backward(dout_t)
+
+    times = interleaved({"numpy": numpy_step, "torch": torch_step}, repeats)
+    numpy_s, torch_s = statistics.median(times["numpy"]), statistics.median(times["torch"])
+    flops = 6 * T * N * GATES[cell] * H * (D + H)
+    return {"numpy_ms": round(numpy_s * 1e3, 2), "torch_ms": round(torch_s * 1e3, 2),
+            "ratio": round(numpy_s / torch_s, 3), "numpy_gflops": round(flops / numpy_s / 1e9, 2),
+            "torch_gflops": round(flops / torch_s / 1e9, 2), "flops": flops,
+            "numpy_runs_ms": [round(t * 1e3, 1) for t in times["numpy"]],
+            "torch_runs_ms": [round(t * 1e3, 1) for t in times["torch"]]}
+
+
+def inference(cell: str, repeats: int, T=230, N=1, D=128, H=128) -> dict:
+    module, stack, x, _ = engines(cell, T, N, D, H)
+    x_t = torch.from_numpy(x)
+
+    def torch_run():
+        with torch.inference_mode():
+            module(x_t)
+
+    times = interleaved({"numpy": lambda: stack.forward(x), "torch": torch_run}, repeats)
+    numpy_s, torch_s = statistics.median(times["numpy"]), statistics.median(times["torch"])
+    return {"numpy_ms": round(numpy_s * 1e3, 3), "torch_ms": round(torch_s * 1e3, 3),
+            "ratio": round(numpy_s / torch_s, 3)}
+
+
+def matmul_peak(repeats: int = 5, size: int = 2048) -> dict:
+    """Best float32 GFLOP/s of a size^3 matmul, numpy (this engine's BLAS) and torch."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(np.float32) for _ in range(2))
+    out = np.empty_like(a)
+    a_t, b_t, out_t = torch.from_numpy(a), torch.from_numpy(b), torch.empty(size, size)
+    times = interleaved({"numpy": lambda: np.matmul(a, b, out=out), "torch": lambda: torch.mm(a_t, b_t, out=out_t)},
+                        repeats, warmup=1)
+    flops = 2 * size ** 3
+    return {name: round(flops / min(t) / 1e9, 1) for name, t in times.items()}
+
+
+def make_bundle(directory: Path) -> Path:
+    """A default-size, untrained sentiment bundle (what `rnnkit train imdb` writes, minus the training)."""
+    from rnnkit.bundle import save_bundle
+    from rnnkit.config import ModelConfig
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.numpy_engine import init_parameters
+
+    words = Counter({w: 10 ** 6 - i for i, w in enumerate(REVIEW.lower().replace(".", " .").split())})
+    words.update({f"word{i}": 1 for i in range(30000)})
+    vocab = Vocab.build(words, max_size=30000)
+    config = ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=128, hidden_size=128, num_layers=1,
+                         bidirectional=True, dropout=0.3, pooling="mean_max")
+    save_bundle(directory, "sentiment", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)),
+                settings={"maxlen": 500, "truncating": "pre", "padding": "post", "vocab_size": 30000})
+    return directory
+
+
+def predict_process(bundle: Path, repeats: int) -> dict:
+    """Whole-process seconds of `rnnkit predict --engine E BUNDLE text`, the engines interleaved."""
+    def run(engine: str):
+        def once():
+            proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "predict", "--engine", engine, str(bundle),
+                                   REVIEW], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"rnnkit predict --engine {engine} failed: {proc.stderr}")
+        return once
+
+    times = interleaved({"numpy": run("numpy"), "torch": run("torch")}, repeats, warmup=1)
+    return {name: round(statistics.median(t), 3) for name, t in times.items()} | {
+        "runs": {name: [round(x, 3) for x in t] for name, t in times.items()}}
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed runs per engine (default %(default)s)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "numpy_engine.json"))
+    parser.add_argument("--skip-predict", action="store_true", help="leave out the whole-process predict timing")
+    parser.add_argument("--spin", action="store_true",
+                        help="keep the thread libraries' default of spinning idle threads (see the module docstring)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    results: dict = {"command": " ".join(["python", "bench/numpy_engine.py", *sys.argv[1:]]),
+                     "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                     "machine": machine(), "threads": args.threads, "repeats": args.repeats,
+                     "numpy_loop_blas_threads": 1,
+                     "environment": {k: os.environ.get(k) for k in SLEEPING_THREADS}}
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        results["matmul_peak"] = matmul_peak()
+        print("matmul peak GFLOP/s", results["matmul_peak"], flush=True)
+        for cell in ("lstm", "gru", "rnn"):
+            results[f"{cell}_train_step"] = train_step(cell, args.repeats)
+            print(cell, "train step", {k: v for k, v in results[f"{cell}_train_step"].items()
+                                       if not k.endswith("runs_ms")}, flush=True)
+        results["lstm_infer"] = inference("lstm", 4 * args.repeats)
+        print("lstm inference", results["lstm_infer"], flush=True)
+    if args.threads != 1:  # the same step with one thread each: less sensitive to what else the machine runs
+        torch.set_num_threads(1)
+        with threadpool_limits(limits=1, user_api="blas"):
+            results["lstm_train_step_one_thread"] = train_step("lstm", args.repeats)
+        torch.set_num_threads(args.threads)
+        print("lstm train step, one thread", {k: v for k, v in results["lstm_train_step_one_thread"].items()
+                                               if not k.endswith("runs_ms")}, flush=True)
+    if not args.skip_predict:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["predict_process"] = predict_process(make_bundle(Path(tmp) / "bundle"), args.repeats)
+        print("predict process seconds", {k: v for k, v in results["predict_process"].items() if k != "runs"})
+    results["load_average_before_after"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
+
+    results.update({  # the headline numbers, flat
+        "lstm_train_step_ratio_vs_torch": results["lstm_train_step"]["ratio"],
+        "gru_train_step_ratio_vs_torch": results["gru_train_step"]["ratio"],
+        "rnn_train_step_ratio_vs_torch": results["rnn_train_step"]["ratio"],
+        "lstm_infer_ratio_vs_torch": results["lstm_infer"]["ratio"],
+        "lstm_gflops": results["lstm_train_step"]["numpy_gflops"],
+        "matmul_peak_gflops": results["matmul_peak"]["numpy"],
+        "lstm_fraction_of_peak": round(results["lstm_train_step"]["numpy_gflops"] / results["matmul_peak"]["numpy"], 3),
+    })
+    if "predict_process" in results:
+        results["predict_process_seconds_numpy"] = results["predict_process"]["numpy"]
+        results["predict_process_seconds_torch"] = results["predict_process"]["torch"]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
