@@ -1,19 +1,15 @@
-"""One BLAS thread where more cost more than they save.
+"""One BLAS thread for the recurrent layer's matmuls.
 
-A recurrent layer makes two kinds of matmul: a few big ones over all T*N rows
-at once (the input projection before the loop, the weight gradients after
-it), which can gain from more BLAS threads, and T small ones inside the loop
-(h_prev W_hh^T, (N, H) x (H, G*H)), each a few microseconds of work for
-which OpenBLAS still wakes and joins its threads. Measured on the project's
-2-core machine (shared, busy): a (64, 128) x (128, 512) float32 matmul took
-75-125 us on one thread and 320-650 us on two; the (230, 128) x (128, 512)
-input projection of one review 5-9 ms on one and 20-30 ms on two; a weight
-gradient, a (128, 12800) x (12800, 128) product (a small result summed over
-T*N rows), 4-12 ms on one and 8-200 ms on two (OpenBLAS with idle threads
-sleeping; spinning was worse). So the loop and the weight gradients always
-run on one thread, and so does every matmul of a layer whose input has fewer
-than SMALL_ROWS rows (T*N); the input projection and input gradient of a
-training batch use whatever the caller allowed.
+A recurrent layer's matmuls are small: T of (N, H) x (H, G*H) inside the
+loop, and, since the layer works in chunks of a few steps (see
+`rnnkit.numpy_engine.recurrent`), the input projection and gradients of one
+chunk at a time, (16*N, D) x (D, G*H). For work of this size OpenBLAS's
+threads cost more than they save. Measured on the project's 2-core machine
+(shared, busy): a (64, 128) x (128, 512) float32 matmul took 75-125 us on one
+thread and 320-650 us on two; a weight gradient over a whole batch, a
+(128, 12800) x (12800, 128) product, 4-12 ms on one and 8-200 ms on two (with
+idle threads sleeping; spinning was worse). So the layer runs its matmuls on
+one thread.
 
 `single_threaded()` switches numpy's BLAS to one thread and back (a direct
 call into the library, about 1 us) through threadpoolctl when it is
@@ -26,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from typing import Iterator
-
-SMALL_ROWS = 4096  # T*N below which a layer's big matmuls (<= ~0.5 GFLOP at 128 -> 512) stay on one thread
 
 _lock = threading.Lock()
 _controllers: list | None = None  # numpy's BLAS libraries, found on first use (threadpoolctl scans once)

@@ -12,9 +12,13 @@ The reverse direction of a bidirectional layer reads each sequence reversed
 *within its own length* (padding stays at the end) and its outputs are put
 back in the original order, as `rnnkit.torch_engine.recurrent` does.
 
-Speed: one (T*N, D) @ (D, G*H) matmul makes every step's input share before
-the loop; the loop writes into preallocated (T, ...) buffers through the
-cells' caches; after BPTT the weight gradients are two big matmuls.
+Speed (measured in bench/numpy_engine.py): the layer works in chunks of
+CHUNK steps. Before a chunk, one (CHUNK*N, D) x (D, G*H) matmul makes its
+steps' input shares; backwards, after a chunk, three matmuls take its share of
+the weight gradients and of dx. Each chunk's arrays are then still in cache
+(one matmul over all T*N rows before or after the loop made the training step
+~10% slower). The loop writes into buffers of a `Workspace` kept between
+calls, through the cells' caches, with BLAS on one thread (`blas`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.numpy_engine import blas
-from rnnkit.numpy_engine.cells import CELLS, step_caches
+from rnnkit.numpy_engine.cells import CELLS, Workspace, step_caches
 from rnnkit.numpy_engine.layers import Dropout
 
 PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+CHUNK = 16  # steps per chunk: its input share is computed just before them, its weight gradients just after
 
 
 def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
@@ -58,93 +63,109 @@ class Recurrent:
         cell: "rnn" | "lstm" | "gru".
         w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,), b_hh (G*H,): the weights
             (held by reference: an optimizer updating them in place is seen here).
-    After `backward`, `grads` holds the same four names.
+    After `backward`, `grads` holds the same four names. The (T, N, ...)
+    buffers live in a `Workspace` reused by the next call: the outputs and
+    final state are valid until the next forward.
     """
 
     def __init__(self, cell: str, w_ih, w_hh, b_ih, b_hh) -> None:
         self.cell = cell
         self.params = {"weight_ih": w_ih, "weight_hh": w_hh, "bias_ih": b_ih, "bias_hh": b_hh}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.workspace = Workspace()
         self._cache = None
 
     def forward(self, x: np.ndarray, lengths: np.ndarray | None = None, state: tuple | None = None):
         """x (T, N, D) -> outputs (T, N, H), final state (h,) or (h, c), each (N, H).
 
         state: initial state (tuple of (N, H)); None starts from zeros.
-        The outputs are a view of the layer's buffer: copy before changing them.
+        The outputs and final state are views of the layer's workspace: valid until
+        the next forward, and read by backward (never write into them).
         """
         p, step = self.params, CELLS[self.cell].step
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
-        with blas.single_threaded(T * N < blas.SMALL_ROWS):
-            xw = np.matmul(x.reshape(T * N, D), p["weight_ih"].T).reshape(T, N, GH)  # every step's input share
+        xw = self.workspace.get("xw", (T, N, GH), np.result_type(x, p["weight_ih"]))
         if self.cell == "gru":  # gru's b_hn sits inside r * (.), so b_hh stays in the step
-            xw += p["bias_ih"]
-            b_hh = p["bias_hh"]
+            bias, b_hh = p["bias_ih"], p["bias_hh"]
         else:
-            xw += p["bias_ih"] + p["bias_hh"]
-            b_hh = None
-        caches, states = step_caches(self.cell, xw)
+            bias, b_hh = p["bias_ih"] + p["bias_hh"], None
+        caches, states = step_caches(self.cell, xw, self.workspace)
         for k, buffer in enumerate(states):
             buffer[0] = 0.0 if state is None else state[k]
         active = step_mask(lengths, T)
         ragged = _ragged_steps(active)
         current = tuple(buffer[0] for buffer in states)
         w_hh = np.ascontiguousarray(p["weight_hh"].T).T  # the same matrix, laid out for h_prev @ w_hh.T
-        with blas.single_threaded():  # T small matmuls: thread hand-offs cost more than they save
-            for t in range(T):
-                new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
-                if t in ragged:  # finished sequences keep their state
-                    keep = ~active[t][:, None]
-                    for s_new, s_old in zip(new, current):
-                        np.copyto(s_new, s_old, where=keep)
-                current = new
+        with blas.single_threaded():  # small matmuls: thread hand-offs cost more than they save
+            for start in range(0, T, CHUNK):  # each chunk's input share just before its steps (still in cache)
+                stop = min(T, start + CHUNK)
+                chunk = xw[start:stop].reshape(-1, GH)
+                np.matmul(x[start:stop].reshape(-1, D), p["weight_ih"].T, out=chunk)
+                chunk += bias
+                for t in range(start, stop):
+                    new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
+                    if t in ragged:  # finished sequences keep their state
+                        keep = ~active[t][:, None]
+                        for s_new, s_old in zip(new, current):
+                            np.copyto(s_new, s_old, where=keep)
+                    current = new
         self._cache = (x, caches, states, active, ragged)
         return states[0][1:], current
 
     def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None):
         """BPTT. doutputs (T, N, H), dfinal (gradient of the final state, or None)
-        -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`."""
+        -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`.
+
+        Runs backwards in chunks of CHUNK steps: after each, the chunk's share of
+        the weight gradients and of dx is taken while its pre-activation
+        gradients (CHUNK, N, G*H) are still in cache, so they need no (T, ...) buffer.
+        """
         x, caches, states, active, ragged = self._cache
         p, step_backward = self.params, CELLS[self.cell].step_backward
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
-        dxw = np.empty((T, N, GH), x.dtype)
-        dhw = np.empty_like(dxw) if self.cell == "gru" else dxw
+        C = min(T, CHUNK)
+        dxw_chunk = self.workspace.get("dxw", (C, N, GH), x.dtype)
+        dhw_chunk = self.workspace.get("dhw", (C, N, GH), x.dtype) if self.cell == "gru" else dxw_chunk
+        dx = np.empty((T, N, D), x.dtype)
+        for g in self.grads.values():
+            g.fill(0.0)
         if dfinal is None:
             dstate = tuple(np.zeros((N, H), x.dtype) for _ in states)
         else:
             dstate = tuple(np.array(d, dtype=x.dtype) for d in dfinal)
         w_hh = p["weight_hh"]
         with blas.single_threaded():
-            for t in reversed(range(T)):
-                ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
-                _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t], dhw[t])
-                if t in ragged:  # finished sequences: the gradient skips the cell
-                    done = ~active[t]
-                    dxw[t][done] = 0.0
-                    dhw[t][done] = 0.0
-                    for d_prev, d_now in zip(dprev, ds):
-                        np.copyto(d_prev, d_now, where=done[:, None])
-                dstate = dprev
-        with blas.single_threaded():  # (G*H, T*N) x (T*N, D): a small result summed over many rows
-            self._weight_gradients(x, states[0][:-1], dxw, dhw)
-        with blas.single_threaded(T * N < blas.SMALL_ROWS):
-            dx = np.matmul(dxw.reshape(T * N, GH), p["weight_ih"]).reshape(T, N, D)
+            for stop in range(T, 0, -C):
+                start = max(0, stop - C)
+                dxw, dhw = dxw_chunk[:stop - start], dhw_chunk[:stop - start]
+                for t in reversed(range(start, stop)):
+                    ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
+                    _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t - start], dhw[t - start])
+                    if t in ragged:  # finished sequences: the gradient skips the cell
+                        done = ~active[t]
+                        dxw[t - start][done] = 0.0
+                        dhw[t - start][done] = 0.0
+                        for d_prev, d_now in zip(dprev, ds):
+                            np.copyto(d_prev, d_now, where=done[:, None])
+                    dstate = dprev
+                self._accumulate(x[start:stop], states[0][start:stop], dxw, dhw, dx[start:stop])
         return dx, dstate
 
-    def _weight_gradients(self, x, h_prev, dxw, dhw) -> None:
-        """dW_ih = sum_t dxw_t^T x_t, dW_hh = sum_t dhw_t^T h_prev_t, biases summed over (T, N)."""
-        T, N, D = x.shape
+    def _accumulate(self, x, h_prev, dxw, dhw, dx) -> None:
+        """One chunk's share: dW_ih += dxw^T x, dW_hh += dhw^T h_prev, biases; dx = dxw W_ih. (C, N, ...) each."""
+        C, N, D = x.shape
         GH, H = self.params["weight_hh"].shape
-        g = self.grads
-        np.matmul(dxw.reshape(T * N, GH).T, x.reshape(T * N, D), out=g["weight_ih"])
-        np.matmul(dhw.reshape(T * N, GH).T, h_prev.reshape(T * N, H), out=g["weight_hh"])
-        np.sum(dxw.reshape(T * N, GH), axis=0, out=g["bias_ih"])
-        if dhw is dxw:
-            g["bias_hh"][...] = g["bias_ih"]
-        else:
-            np.sum(dhw.reshape(T * N, GH), axis=0, out=g["bias_hh"])
+        g, rows = self.grads, C * N
+        flat = dxw.reshape(rows, GH)
+        g["weight_ih"] += flat.T @ x.reshape(rows, D)
+        g["bias_ih"] += flat.sum(axis=0)
+        if dhw is not dxw:
+            flat = dhw.reshape(rows, GH)
+        g["weight_hh"] += flat.T @ h_prev.reshape(rows, H)
+        g["bias_hh"] += flat.sum(axis=0)
+        np.matmul(dxw.reshape(rows, GH), self.params["weight_ih"], out=dx.reshape(rows, D))
 
 
 def _ragged_steps(active: np.ndarray | None) -> set[int]:
