@@ -5,14 +5,14 @@
 
 1. kill -9: a small `rnnkit train imdb` run (generated tarball, --deterministic
    --threads 1, a checkpoint every step) is trained once without interruption
-   (the reference). Each trial then starts the same run and sends SIGKILL at a
-   random moment between its first checkpoint and the reference's end; the
-   run is resumed with --resume and killed again at a random moment of what it
-   has left (after its first new checkpoint), `--kills` times in all, then
-   resumed to the end. After every kill the bundle (if one
-   was saved yet) and the checkpoint must load. The trial counts when its final
+   (the reference). Each trial starts the same run and sends SIGKILL at a random
+   point: once the checkpoint of a random step still to come is written, plus a
+   random part of a step (so kills land inside steps, checkpoint writes and
+   epoch ends). It is resumed with --resume and killed again the same way, up to
+   `--kills` times, then resumed to the end. After every kill the bundle (once
+   there is one) and the checkpoint must load. A trial counts when its final
    weights (model and optimizer state in the checkpoint, and model.safetensors)
-   are bit-identical to the reference.
+   are bit-identical to the reference's.
 2. Bad inputs: runs tests/test_bad_inputs.py and tests/test_bundle_safety.py
    (the catalogue of ../shared/RELIABILITY.md across the CLI, the Python API and
    the service) and counts each case: tried = run (not skipped), handled = passed.
@@ -96,59 +96,79 @@ def run_kill_trials(args, work: Path, env: dict) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"the reference run failed: {proc.stderr.read().decode()[-500:]}")
     expected = final_state(reference)
+    total_steps = checkpoint_step(reference)
     print(f"reference run: training after its first checkpoint takes {span:.1f} s")
 
     rng = random.Random(args.seed)
+    step_seconds = span / total_steps
     trials, kills, kills_identical, not_loadable, temp_files = [], 0, 0, 0, 0
     for trial in range(1, args.trials + 1):
         out = work / f"trial{trial}"
-        delays, delivered = [], 0
+        points, done = [], 0
         for attempt in range(args.kills):
-            extra = ["--resume"] if attempt else []
-            victim = subprocess.Popen(train_command(data, out, *extra), env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE)
-            started = wait_for_checkpoint(victim, out, fresh=not attempt)
-            remaining = max(0.2, span - sum(d for d in delays if d))  # a resumed run has that much left to do
-            delay = rng.uniform(0.0, 0.8 * remaining)
-            while victim.poll() is None and time.perf_counter() < started + delay:
-                time.sleep(0.005)
-            if victim.poll() is None:
-                victim.kill()  # SIGKILL: no handler, no cleanup
-                victim.wait()
-                delivered += 1
-                delays.append(round(delay, 3))
-                not_loadable += not still_loadable(out)
-            else:
-                delays.append(None)  # it finished first
-                victim.wait()
+            if done >= total_steps - 1:
+                break  # nothing left to interrupt
+            # a random point: after the checkpoint of a random step still to come, plus part of a step
+            step, jitter = rng.randint(done + 1, total_steps - 1), rng.uniform(0.0, step_seconds)
+            victim = subprocess.Popen(train_command(data, out, *(["--resume"] if attempt else [])), env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wait_for_step(victim, out, step)
+            deadline = time.perf_counter() + jitter
+            while victim.poll() is None and time.perf_counter() < deadline:
+                time.sleep(0.002)
+            if victim.poll() is not None:  # it finished first: no kill
                 break
+            victim.kill()  # SIGKILL: no handler, no cleanup
+            victim.wait()
+            points.append({"after_step": step, "plus_seconds": round(jitter, 3)})
+            not_loadable += not still_loadable(out)
+            done = checkpoint_step(out)
         resumed = subprocess.run(train_command(data, out, "--resume"), env=env, capture_output=True)
         ok = resumed.returncode == 0 and identical(final_state(out), expected)
         temp_files += len([p for p in out.rglob("*") if p.name.endswith(".rnnkit-tmp")])
-        kills += delivered
-        kills_identical += delivered if ok else 0
-        trials.append({"trial": trial, "kills": delivered, "kill_seconds_after_checkpoint": delays,
-                       "resumed_identical": ok, "resume_exit": resumed.returncode})
-        print(f"trial {trial}: {delivered} kill(s) at {delays} s; resumed identical: {ok}")
+        kills += len(points)
+        kills_identical += len(points) if ok else 0
+        trials.append({"trial": trial, "kills": points, "resumed_identical": ok, "resume_exit": resumed.returncode})
+        print(f"trial {trial}: {len(points)} kill(s) at {[(p['after_step'], p['plus_seconds']) for p in points]} "
+              f"(step, s); resumed identical: {ok}")
         if resumed.returncode != 0:
             print(resumed.stderr.decode()[-800:], file=sys.stderr)
     return {"kills_injected": kills, "kills_resumed_identical": kills_identical,
             "trials": len(trials), "trials_identical": sum(t["resumed_identical"] for t in trials),
             "states_unloadable_after_a_kill": not_loadable, "temp_files_left_by_kills": temp_files,
-            "kill_window_seconds": round(span, 2), "trial_details": trials,
+            "steps_per_run": total_steps, "seconds_per_step": round(step_seconds, 3), "trial_details": trials,
             "run": " ".join(["rnnkit train imdb --data GENERATED(per_split=%d)" % args.per_split, *TRAIN_ARGS])}
 
 
-def wait_for_checkpoint(proc: subprocess.Popen, out: Path, fresh: bool = True) -> float:
-    """The moment the run has (a new) checkpoint: kills before it would have nothing to resume."""
+def checkpoint_step(out: Path) -> int:
+    """Training steps done according to the run's checkpoint."""
+    from safetensors import safe_open
+
+    with safe_open(str(out / "checkpoint" / "state.safetensors"), framework="numpy") as handle:
+        return int(json.loads(handle.metadata()["checkpoint"])["progress"]["global_step"])
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, out: Path) -> float:
+    """The moment the run has written its first checkpoint."""
     state = out / "checkpoint" / "state.safetensors"
-    before = state.stat().st_mtime_ns if state.exists() and not fresh else None
-    deadline = time.perf_counter() + 300
-    while time.perf_counter() < deadline and proc.poll() is None:
-        if state.exists() and state.stat().st_mtime_ns != before:
-            break
+    while proc.poll() is None and not state.exists():
         time.sleep(0.005)
     return time.perf_counter()
+
+
+def wait_for_step(proc: subprocess.Popen, out: Path, step: int) -> None:
+    """Until the run's checkpoint says `step` steps are done (or the run ends)."""
+    state = out / "checkpoint" / "state.safetensors"
+    seen = None
+    while proc.poll() is None:
+        if state.exists() and state.stat().st_mtime_ns != seen:
+            seen = state.stat().st_mtime_ns
+            try:
+                if checkpoint_step(out) >= step:
+                    return
+            except Exception:  # noqa: BLE001 - replaced while we read it: look again
+                seen = None
+        time.sleep(0.002)
 
 
 def run_bad_inputs(work: Path, env: dict) -> dict:
