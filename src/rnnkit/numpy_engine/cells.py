@@ -131,13 +131,13 @@ class LSTMCache:
     scratch: np.ndarray | None = None
 
 
-def _lstm_activate(a: np.ndarray) -> None:
-    """In place on a (N, 4H): sigmoid on i, f, o and tanh on g, as one sigmoid over the contiguous buffer.
+def _lstm_activate(a: np.ndarray, g: np.ndarray) -> None:
+    """In place on a (N, 4H): sigmoid on i, f, o and tanh on g (a's third block), as one sigmoid over the
+    contiguous buffer.
 
     tanh(x) = 2 sigmoid(2x) - 1, so g's block is doubled before and mapped back after:
     two ops on one block instead of separate ops on three.
     """
-    g = _blocks(a, 4)[2]
     g *= 2.0
     sigmoid(a, out=a)
     g *= 2.0
@@ -150,8 +150,8 @@ def lstm_step(xw, state, w_hh, b_hh=None, cache: LSTMCache | None = None):
     if cache is None:
         cache = LSTMCache(h_prev, c_prev, np.empty_like(xw), *(np.empty_like(h_prev) for _ in range(3)))
     a = _preactivation(xw, h_prev, w_hh, b_hh, out=cache.gates, scratch=cache.scratch)
-    _lstm_activate(a)
     i, f, g, o = _blocks(a, 4)
+    _lstm_activate(a, g)
     c = np.multiply(f, c_prev, out=cache.c)
     ig = np.multiply(i, g, out=cache.tanh_c)  # tanh_c is free until tanh(c) fills it
     c += ig
