@@ -39,12 +39,22 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeypatch):
-    sentiment.train(**_setup(tmp_path, "straight"))
+def _loss_module(engine):
+    """The module whose binary_cross_entropy_with_logits the engine's training step calls."""
+    if engine == "torch":
+        import torch
+        return torch.nn.functional
+    import rnnkit.numpy_engine.losses
+    return rnnkit.numpy_engine.losses
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeypatch, engine):
+    sentiment.train(**_setup(tmp_path, "straight"), engine=engine)
     reference = _final_weights(tmp_path / "straight")
 
-    import torch
-    real_bce = torch.nn.functional.binary_cross_entropy_with_logits
+    module = _loss_module(engine)
+    real_bce = module.binary_cross_entropy_with_logits
     calls = {"n": 0}
 
     def signalling(*args, **kwargs):
@@ -53,16 +63,23 @@ def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeyp
             os.kill(os.getpid(), signal.SIGTERM)
         return real_bce(*args, **kwargs)
 
-    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", signalling)
+    monkeypatch.setattr(module, "binary_cross_entropy_with_logits", signalling)
     setup = _setup(tmp_path, "stopped")
     with pytest.raises(TrainingInterrupted) as info:
-        sentiment.train(**setup)
+        sentiment.train(**setup, engine=engine)
     assert info.value.exit_code == 128 + signal.SIGTERM and "--resume" in str(info.value)
-    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", real_bce)
-    sentiment.train(**setup, resume=True)
+    monkeypatch.setattr(module, "binary_cross_entropy_with_logits", real_bce)
+    sentiment.train(**setup, resume=True, engine=engine)
     _assert_same(_final_weights(tmp_path / "stopped"), reference)
     straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
     _assert_same(load_file(str(tmp_path / "stopped" / "model.safetensors")), straight)
+
+
+def test_resume_with_the_other_engine_is_refused(tmp_path):
+    setup = _setup(tmp_path, "run", epochs=1)
+    sentiment.train(**setup, engine="numpy")
+    with pytest.raises(TrainingError, match="--engine numpy"):
+        sentiment.train(**setup, resume=True, engine="torch")
 
 
 def test_resume_refuses_changed_options_and_missing_checkpoint(tmp_path):
@@ -75,24 +92,27 @@ def test_resume_refuses_changed_options_and_missing_checkpoint(tmp_path):
         sentiment.train(**setup, resume=True)
 
 
-def test_non_finite_loss_stops_naming_the_step_and_keeps_the_best_bundle(tmp_path, monkeypatch):
-    import torch
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_best_bundle(tmp_path, monkeypatch, engine):
     setup = _setup(tmp_path, "nan", epochs=3)
-    real_bce = torch.nn.functional.binary_cross_entropy_with_logits
+    module = _loss_module(engine)
+    real_bce = module.binary_cross_entropy_with_logits
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
-        loss = real_bce(*args, **kwargs)
-        return loss * float("nan") if calls["n"] == 25 else loss  # a poisoned batch in epoch 2
+        result = real_bce(*args, **kwargs)
+        if calls["n"] != 25:  # a poisoned batch in epoch 2
+            return result
+        return result * float("nan") if engine == "torch" else (float("nan"), result[1])
 
-    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", poisoned)
+    monkeypatch.setattr(module, "binary_cross_entropy_with_logits", poisoned)
     with pytest.raises(TrainingError, match=r"epoch 2, batch \d+ \(step 25\).*--lr"):
-        sentiment.train(**setup)
+        sentiment.train(**setup, engine=engine)
     bundle = load_file(str(tmp_path / "nan" / "model.safetensors"))
     assert all(np.isfinite(v).all() for v in bundle.values())
     import rnnkit
-    assert rnnkit.load(tmp_path / "nan", engine="torch").predict("a great film")[0]["label"] in ("positive", "negative")
+    assert rnnkit.load(tmp_path / "nan").predict("a great film")[0]["label"] in ("positive", "negative")
 
 
 CLI_ARGS = ["--epochs", "2", "--hidden", "8", "--embedding-dim", "8", "--batch-size", "16", "--lr", "0.005",
@@ -110,7 +130,7 @@ def test_kill_9_at_a_random_point_then_resume_matches(tmp_path, delay):
     subprocess.run(_cli(data, tmp_path / "straight"), check=True, env=env, capture_output=True, timeout=300)
     victim = subprocess.Popen(_cli(data, tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    state = tmp_path / "killed" / "checkpoint" / "state.json"
+    state = tmp_path / "killed" / "checkpoint" / "state.safetensors"
     deadline = time.time() + 240
     while not state.exists() and time.time() < deadline and victim.poll() is None:
         time.sleep(0.05)

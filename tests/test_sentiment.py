@@ -26,17 +26,40 @@ def test_binary_metrics_confusion_matrix():
     assert metrics["loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 0.4])))
 
 
-def test_first_loss_is_about_ln2():
-    import torch
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_first_loss_is_about_ln2(engine):
     from rnnkit.config import ModelConfig
-    from rnnkit.torch_engine import build_model
     sequences, labels, vocab = sentiment.demo_data(256, seed=3)
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=len(vocab), cell="lstm", hidden_size=16, embedding_dim=16)).eval()
+    config = ModelConfig(vocab_size=len(vocab), cell="lstm", hidden_size=16, embedding_dim=16)
     settings = sentiment.SentimentSettings(maxlen=80, vocab_size=None)
-    with torch.no_grad():
-        metrics = sentiment._torch_metrics(model, sequences, labels, settings, torch.device("cpu"))
-    assert metrics["loss"] == pytest.approx(np.log(2), abs=0.05)
+    if engine == "torch":
+        import torch
+        torch.manual_seed(0)
+        parts = sentiment._torch_parts(config, sentiment.TrainConfig(), packed=False)
+        with torch.no_grad():
+            probabilities = parts.probabilities(parts.build().eval(), sequences, settings)
+    else:
+        parts = sentiment._numpy_parts(config, sentiment.TrainConfig())
+        probabilities = parts.probabilities(parts.build(), sequences, settings)
+    assert sentiment.binary_metrics(probabilities, labels)["loss"] == pytest.approx(np.log(2), abs=0.05)
+
+
+def test_numpy_engine_trains_and_the_torch_engine_runs_its_bundle(tmp_path):
+    from rnnkit.config import ModelConfig, TrainConfig
+    sequences, labels, vocab = sentiment.demo_data(1500, seed=1)
+    config = ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=16, hidden_size=16, bidirectional=True,
+                         pooling="max", dropout=0.1)
+    train = TrainConfig(epochs=3, batch_size=32, learning_rate=2e-2, seed=0, patience=0)
+    best = sentiment.train(sequences, labels, vocab, config, train, sentiment.SentimentSettings(maxlen=60,
+                           vocab_size=None), tmp_path, progress=False, engine="numpy")
+    assert best["accuracy"] > 0.85, best  # chance: 0.5
+    test_seqs, test_labels, _ = sentiment.demo_data(300, seed=2, vocab=vocab)
+    by_numpy = rnnkit.load(tmp_path, engine="numpy")
+    assert by_numpy.evaluate(test_seqs, test_labels)["accuracy"] > 0.85
+    texts = ["a wonderful and moving film", "a boring mess with a dull plot"]
+    p_numpy = [r["probability_positive"] for r in by_numpy.predict(texts)]
+    p_torch = [r["probability_positive"] for r in rnnkit.load(tmp_path, engine="torch").predict(texts)]
+    np.testing.assert_allclose(p_numpy, p_torch, atol=1e-5)
 
 
 def test_training_learns_generated_reviews_and_writes_a_full_bundle(demo_bundle):

@@ -60,7 +60,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--val-fraction", type=float, default=0.1, help="share of training data held out for validation")
     group.add_argument("--seed", type=int, default=0, help="seed for weights, data order and dropout")
     group.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
-    group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (torch engine)")
+    group.add_argument("--engine", choices=("torch", "numpy"), default="torch",
+                       help="torch (fast) or numpy (from scratch, no torch needed); same bundle (default %(default)s)")
     group.add_argument("--checkpoint-every", type=int, default=200,
                        help="save the resumable training state every N steps (default %(default)s; 0 = epoch ends only)")
     group.add_argument("--resume", action="store_true",
@@ -134,13 +136,13 @@ def cmd_train_imdb(args) -> int:
     sequences, labels, vocab = sentiment.imdb_train_split(args.data, settings.vocab_size, progress=not args.quiet)
     model_config = model_config_from(args, vocab_size=len(vocab))
     started = time.perf_counter()
-    if args.deterministic:
+    if args.deterministic and args.engine == "torch":
         import torch
 
         torch.use_deterministic_algorithms(True)
     best = sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out,
                            progress=not args.quiet, extra_settings={"dataset": "imdb"}, packed=args.packed,
-                           resume=args.resume)
+                           resume=args.resume, engine=args.engine)
     minutes = (time.perf_counter() - started) / 60
     print(f"best validation accuracy {best['accuracy']:.4f}, loss {best['loss']:.4f} "
           f"({minutes:.1f} min); bundle saved to {out}")
@@ -153,15 +155,16 @@ def cmd_demo(args) -> int:
     from rnnkit.tasks import load_predictor, sentiment
 
     out = _check_output_dir(args.out)
-    print("rnnkit demo: training a small GRU on 4,000 generated reviews (offline)...", file=sys.stderr)
+    print(f"rnnkit demo: training a small {args.cell.upper()} on 4,000 generated reviews with the {args.engine} "
+          "engine (offline)...", file=sys.stderr)
     sequences, labels, vocab = sentiment.demo_data(4000, seed=args.seed)
     test_seqs, test_labels, _ = sentiment.demo_data(1000, seed=args.seed + 1, vocab=vocab)
     model_config = model_config_from(args, vocab_size=len(vocab))
     train_config = TrainConfig(epochs=args.epochs, batch_size=32, learning_rate=5e-3, patience=2, seed=args.seed)
     settings = sentiment.SentimentSettings(maxlen=100, vocab_size=None)
     sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out, progress=not args.quiet,
-                    extra_settings={"dataset": "demo"})
-    model = load_predictor(out, engine=args.engine)
+                    extra_settings={"dataset": "demo"}, engine=args.engine)
+    model = load_predictor(out, engine="numpy")  # the light runtime runs what either engine trained
     metrics = model.evaluate(test_seqs, test_labels)
     print(f"held-out generated reviews: accuracy {metrics['accuracy']:.3f}, loss {metrics['loss']:.3f}")
     for text in ("The plot was wonderful and the cast was great.", "Not good. The ending was a boring mess."):
@@ -286,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="bundle directory (default %(default)s)")
     demo.add_argument("--epochs", type=int, default=6)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="engine for the predictions shown")
+    demo.add_argument("--engine", choices=("torch", "numpy"), default="torch",
+                      help="training engine (default %(default)s); predictions always run on the numpy engine")
     demo.add_argument("--quiet", action="store_true")
     add_model_arguments(demo, hidden=32, embedding_dim=32, dropout=0.0, pooling="last")
     demo.set_defaults(func=cmd_demo)

@@ -12,12 +12,11 @@ Two batching modes (`SentimentSettings.padding`):
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -94,31 +93,68 @@ def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generat
 def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, model_config: ModelConfig,
           train_config: TrainConfig, settings: SentimentSettings, out_dir: str | Path,
           progress: bool = True, extra_settings: dict | None = None, packed: bool = False,
-          resume: bool = False) -> dict:
+          resume: bool = False, engine: str = "torch") -> dict:
     """Train a many-to-one model on encoded reviews; the best model is saved to `out_dir`.
 
     A validation split is carved from `sequences` (stratified); it picks the
     best epoch and drives early stopping. Returns the best validation metrics.
-    `packed` runs the recurrent layers on packed sequences instead of masked
-    padded batches (same results; slower on CPU, see bench/packing.py).
-    `resume` continues an interrupted run from `out_dir/checkpoint/`.
+    `engine` "torch" (fast) or "numpy" (from scratch, no torch needed) trains
+    the same model into the same bundle format. `packed` (torch) runs the
+    recurrent layers on packed sequences instead of masked padded batches (same
+    results; slower on CPU, see bench/packing.py). `resume` continues an
+    interrupted run from `out_dir/checkpoint/`.
     """
+    from rnnkit.training import Trainer, seed_everything
+
+    _check_training_inputs(sequences, labels, vocab, model_config)
+    if engine not in ("torch", "numpy"):
+        raise ConfigError(f"engine must be torch or numpy; got {engine!r}")
+    parts = _torch_parts(model_config, train_config, packed) if engine == "torch" else _numpy_parts(model_config,
+                                                                                                       train_config)
+    rng = seed_everything(train_config.seed)
+    model = parts.build()
+    train_idx, val_idx = stratified_split(labels, train_config.validation_fraction, rng)
+    train_seqs, train_labels = [sequences[i] for i in train_idx], labels[train_idx]
+    val_seqs, val_labels = [sequences[i] for i in val_idx], labels[val_idx]
+    saved_settings = {**asdict(settings), **(extra_settings or {}), "trained_with": engine}
+
+    def validate(model) -> dict:
+        return binary_metrics(parts.probabilities(model, val_seqs, settings), val_labels)
+
+    def save(model, metrics: dict) -> None:
+        save_bundle(out_dir, "sentiment", model_config, vocab.to_json(), parts.tensors(model),
+                    settings=saved_settings, train=train_config.to_dict(),
+                    metrics={f"val_{k}": v for k, v in metrics.items()})
+
+    def batches(epoch: int, rng: np.random.Generator):
+        return make_batches(train_seqs, train_labels, settings, train_config.batch_size, rng)
+
+    if progress:
+        print(f"training on {len(train_seqs)} reviews, validating on {len(val_seqs)} ({engine} engine); "
+              f"model: {_describe(model_config)}", file=sys.stderr)
+    trainer = Trainer(model, train_config, out_dir, save, progress=progress)
+    trainer.fit(batches, parts.step, validate, rng, resume=resume)
+    return trainer.best_metrics()
+
+
+@dataclass(frozen=True)
+class _EngineParts:
+    """What training needs from one engine: build the model, one step, probabilities, tensors to save."""
+
+    build: Callable[[], object]
+    step: Callable
+    probabilities: Callable[[object, Sequence[np.ndarray], SentimentSettings], np.ndarray]
+    tensors: Callable[[object], dict]
+
+
+def _torch_parts(model_config: ModelConfig, train_config: TrainConfig, packed: bool) -> _EngineParts:
     torch = import_torch()
     import torch.nn.functional as F
 
     from rnnkit.torch_engine import build_model, export_tensors
-    from rnnkit.training import Trainer, seed_everything
 
-    _check_training_inputs(sequences, labels, vocab, model_config)
-    rng = seed_everything(train_config.seed)
     torch.set_num_threads(train_config.threads or torch.get_num_threads())
-    train_idx, val_idx = stratified_split(labels, train_config.validation_fraction, rng)
-    train_seqs, train_labels = [sequences[i] for i in train_idx], labels[train_idx]
-    val_seqs, val_labels = [sequences[i] for i in val_idx], labels[val_idx]
     device = torch.device(train_config.device)
-    model = build_model(model_config).to(device)
-    saved_settings = {**asdict(settings), **(extra_settings or {})}
-    best: dict = {}
 
     def step(model, batch: Batch):
         ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths)
@@ -127,27 +163,41 @@ def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, mod
         loss = F.binary_cross_entropy_with_logits(logits, y)
         return loss, len(y), {"accuracy": ((logits > 0).float() == y).sum().item()}
 
-    def validate(model) -> dict:
-        return _torch_metrics(model, val_seqs, val_labels, settings, device)
+    def probabilities(model, sequences, settings) -> np.ndarray:
+        def logits(ids, lengths):
+            return model(torch.from_numpy(ids).to(device), torch.from_numpy(lengths)).cpu().numpy()
+        return _probabilities(logits, sequences, settings)
 
-    def save(model, metrics: dict) -> None:
-        best.clear()
-        best.update(metrics)
-        save_bundle(out_dir, "sentiment", model_config, vocab.to_json(), export_tensors(model),
-                    settings=saved_settings, train=train_config.to_dict(),
-                    metrics={f"val_{k}": v for k, v in metrics.items()})
+    return _EngineParts(lambda: build_model(model_config).to(device), step, probabilities, export_tensors)
 
-    def batches(epoch: int, rng: np.random.Generator):
-        return make_batches(train_seqs, train_labels, settings, train_config.batch_size, rng)
 
-    if progress:
-        print(f"training on {len(train_seqs)} reviews, validating on {len(val_seqs)}; "
-              f"model: {_describe(model_config)}", file=sys.stderr)
-    trainer = Trainer(model, train_config, out_dir, save, progress=progress)
-    trainer.fit(batches, step, validate, rng, resume=resume)
-    if not best and resume:  # the run had already saved its best model before the interruption
-        best.update({k[4:]: v for k, v in json.loads((Path(out_dir) / "config.json").read_text())["metrics"].items()})
-    return best
+def _numpy_parts(model_config: ModelConfig, train_config: TrainConfig) -> _EngineParts:
+    from rnnkit.numpy_engine import build_model
+    from rnnkit.numpy_engine.losses import binary_cross_entropy_with_logits
+
+    def step(model, batch: Batch, rng: np.random.Generator):
+        logits = model.forward(batch.ids, batch.lengths, train=True, rng=rng)  # (N, 1)
+        loss, dlogits = binary_cross_entropy_with_logits(logits, batch.labels[:, None])
+        correct = int(np.sum((logits[:, 0] > 0) == (batch.labels > 0.5)))
+        return loss, len(batch.labels), {"accuracy": correct}, model.backward(dlogits)
+
+    def probabilities(model, sequences, settings) -> np.ndarray:
+        return _probabilities(lambda ids, lengths: model.forward(ids, lengths), sequences, settings)
+
+    def build():
+        return build_model(model_config, rng=np.random.default_rng(train_config.seed))
+
+    return _EngineParts(build, step, probabilities, lambda model: {k: v.copy() for k, v in model.params.items()})
+
+
+def _probabilities(logits: Callable[[np.ndarray, np.ndarray], np.ndarray], sequences: Sequence[np.ndarray],
+                   settings: SentimentSettings, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """P(positive) (N,) float64 of encoded, truncated reviews, given a logits(ids, lengths) -> (N, 1) function."""
+    out = np.zeros(len(sequences), dtype=np.float64)
+    for batch in make_batches(sequences, None, settings, batch_size, rng=None):
+        z = np.asarray(logits(batch.ids, batch.lengths), dtype=np.float64).reshape(-1)
+        out[batch.index] = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
+    return out
 
 
 def _check_training_inputs(sequences, labels, vocab: Vocab, config: ModelConfig) -> None:
@@ -159,16 +209,6 @@ def _check_training_inputs(sequences, labels, vocab: Vocab, config: ModelConfig)
         raise ConfigError(f"model vocab_size {config.vocab_size} != vocabulary size {len(vocab)}")
     if config.output_size != 1:
         raise ConfigError("a sentiment model has one output (a sigmoid logit); set output_size=1")
-
-
-def _torch_metrics(model, sequences, labels, settings: SentimentSettings, device) -> dict:
-    import torch
-
-    probs = np.zeros(len(sequences), dtype=np.float64)
-    for batch in make_batches(sequences, None, settings, EVAL_BATCH, rng=None):
-        logits = model(torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths))
-        probs[batch.index] = torch.sigmoid(logits.squeeze(-1)).double().cpu().numpy()
-    return binary_metrics(probs, labels)
 
 
 def binary_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -230,11 +270,7 @@ class SentimentModel:
 
     def probabilities(self, sequences: Sequence[np.ndarray], batch_size: int = EVAL_BATCH) -> np.ndarray:
         """P(positive) for already-encoded, already-truncated id sequences; (N,) float64."""
-        out = np.zeros(len(sequences), dtype=np.float64)
-        for batch in make_batches(sequences, None, self.settings, batch_size, rng=None):
-            logits = self._logits(batch.ids, batch.lengths).reshape(-1).astype(np.float64)
-            out[batch.index] = 1.0 / (1.0 + np.exp(-logits))
-        return out
+        return _probabilities(self._logits, sequences, self.settings, batch_size)
 
     def predict(self, texts: Sequence[str] | str) -> list[dict]:
         """One dict per text: label, probability (of that label), probability_positive, token facts.

@@ -1,22 +1,24 @@
 """Resumable training state: everything needed to continue a run exactly where it stopped.
 
-A checkpoint is two files in ``<out>/checkpoint/``, each written atomically,
-with no pickle anywhere:
+A checkpoint is one file, ``<out>/checkpoint/state.safetensors``, written
+atomically (temporary file, fsync, rename), with no pickle anywhere:
 
-    state.safetensors   model parameters ("model.*"), best weights so far ("best.*"),
-                        optimizer tensors ("optim.<param index>.<name>"), torch RNG ("rng.torch")
-    state.json          epoch, step, batch position in the epoch, best loss, patience counter,
-                        history, optimizer hyper-parameters, LR scheduler, numpy/python RNG,
-                        and the tensor file's SHA-256 (so the pair is known to belong together)
+    tensors    model parameters ("model.*"), best weights so far ("best.*"),
+               optimizer slots ("optim.*"), engine RNG ("rng.*") and task state
+               such as a carried hidden state ("carry.*")
+    metadata   one JSON document (the safetensors header's "checkpoint" entry):
+               the engine, epoch, step, batch position in the epoch, best loss,
+               patience counter, history, optimizer hyper-parameters and
+               schedule, numpy/python RNG
 
-state.json is written last and names the digest of the tensor file it goes
-with, so a crash between the two writes is detected, and the previous
-checkpoint is never left half-replaced.
+Arrays and progress live in the same file, so a kill at any moment leaves the
+previous checkpoint or the new one, never a mix of the two. What goes into
+the arrays and "engine_state" is the backend's business
+(`rnnkit.training.backends`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass, field
@@ -24,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from rnnkit.config import dumps
 from rnnkit.errors import TrainingError
-from rnnkit.fileio import atomic_write_text, atomic_write_with
+from rnnkit.fileio import atomic_write_with
 
 CHECKPOINT_DIR = "checkpoint"
-FORMAT = 1
+STATE_FILE = "state.safetensors"
+FORMAT = 2
 
 
 @dataclass
@@ -53,69 +55,53 @@ class Progress:
     train_config: dict = field(default_factory=dict)
 
 
-def save_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler, progress: Progress, best_state: dict | None) -> Path:
-    """Write the training state atomically into out_dir/checkpoint/."""
-    from safetensors.torch import save_file
+def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], engine_state: dict,
+                    progress: Progress) -> Path:
+    """Write the training state atomically into out_dir/checkpoint/; refuse non-finite weights."""
+    from safetensors.numpy import save_file
 
     directory = Path(out_dir) / CHECKPOINT_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if any(not torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    if any(not np.isfinite(v).all() for k, v in arrays.items() if k.startswith("model.") and v.dtype.kind == "f"):
         raise TrainingError("refusing to checkpoint non-finite weights; the previous checkpoint is kept")
-    if best_state is not None:
-        tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
-    optim_tensors, optim_meta = _flatten_optimizer(optimizer)
-    tensors.update(optim_tensors)
-    tensors["rng.torch"] = torch.get_rng_state()
-    weights = directory / "state.safetensors"
-    atomic_write_with(weights, lambda tmp: save_file(tensors, str(tmp)))
     document = {
         "format": FORMAT,
+        "engine": engine,
         "progress": asdict(progress),
-        "optimizer": optim_meta,
-        "scheduler": scheduler.state_dict(),
+        "engine_state": engine_state,
         "python_rng": _python_rng_state(),
-        "tensors_sha256": _sha256(weights),
     }
-    atomic_write_text(directory / "state.json", dumps(_finite_json(document)))
+    metadata = {"checkpoint": dumps(_finite_json(document))}
+    atomic_write_with(directory / STATE_FILE, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
     return directory
 
 
-def load_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler) -> tuple[Progress, dict | None]:
-    """Restore model, optimizer, scheduler and RNGs; return the progress and the best weights."""
-    from safetensors.torch import load_file
+def load_checkpoint(out_dir: Path, engine: str) -> tuple[Progress, dict[str, np.ndarray], dict]:
+    """Read a checkpoint written by `engine`: (progress, arrays, engine_state); restores python's RNG."""
+    from safetensors import SafetensorError, safe_open
 
-    directory = Path(out_dir) / CHECKPOINT_DIR
-    meta_path, weights = directory / "state.json", directory / "state.safetensors"
-    if not meta_path.is_file() or not weights.is_file():
-        raise TrainingError(f"nothing to resume: {directory} has no checkpoint; start without --resume")
+    path = Path(out_dir) / CHECKPOINT_DIR / STATE_FILE
+    if not path.is_file():
+        raise TrainingError(f"nothing to resume: {path.parent} has no checkpoint; start without --resume")
     try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"{meta_path} is damaged ({exc}); start again without --resume") from None
-    if document.get("format") != FORMAT:
-        raise TrainingError(f"{meta_path} has checkpoint format {document.get('format')!r}; this rnnkit reads {FORMAT}")
-    if document.get("tensors_sha256") != _sha256(weights):
-        raise TrainingError(f"{weights} does not match {meta_path} (a save was interrupted or a file was "
-                            "replaced); start again without --resume")
-    tensors = load_file(str(weights))
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(model_state)
-    except RuntimeError as exc:
-        raise TrainingError(f"the checkpoint in {directory} is for a different model ({str(exc)[:200]}); "
-                            "resume with the same model flags, or start a new --out") from None
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, document["optimizer"]))
-    scheduler.load_state_dict(document["scheduler"])
-    torch.set_rng_state(tensors["rng.torch"])
+        with safe_open(str(path), framework="numpy") as handle:
+            document = json.loads((handle.metadata() or {}).get("checkpoint", "null"))
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise TrainingError(f"{path} is damaged ({exc}); start again without --resume") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else None
+        raise TrainingError(f"{path} has checkpoint format {found!r}; this rnnkit reads {FORMAT}. "
+                            "Start again without --resume")
+    if document.get("engine") != engine:
+        raise TrainingError(f"the checkpoint in {path.parent} was written by the {document.get('engine')} engine; "
+                            f"resume with --engine {document.get('engine')}")
     random.setstate(_to_tuple(document["python_rng"]))
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
     progress = Progress(**document["progress"])
     if progress.best_loss is None:
         progress.best_loss = float("inf")
-    return progress, best
+    return progress, tensors, document["engine_state"]
 
 
 def generator_state(rng: np.random.Generator) -> dict:
@@ -126,30 +112,6 @@ def restore_generator(rng: np.random.Generator, state: dict) -> None:
     rng.bit_generator.state = state
 
 
-def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, entry in state["state"].items():
-        for name, value in entry.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{index}.{name}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    for key, value in meta.get("scalars", {}).items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 def _python_rng_state() -> list:
     version, internal, gauss = random.getstate()
     return [version, list(internal), gauss]
@@ -158,10 +120,6 @@ def _python_rng_state() -> list:
 def _to_tuple(state: list) -> tuple:
     version, internal, gauss = state
     return version, tuple(internal), gauss
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _finite_json(value: Any) -> Any:

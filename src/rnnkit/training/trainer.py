@@ -1,17 +1,22 @@
 """The training loop: epochs of steps, validation, best-model checkpoints, early stopping.
 
-A task hands the `Trainer` three functions:
+One loop for both engines. A task hands the `Trainer` a model (a torch
+nn.Module or a numpy_engine model) and three functions:
 
     batches(epoch, rng) -> iterable of batches for one epoch of training
-    step(model, batch)  -> (mean loss tensor, examples in batch, {metric: sum over batch})
+    step(model, batch)  -> torch:  (mean loss tensor, examples in batch, {metric: sum over batch})
+    step(model, batch, rng) -> numpy: (mean loss, examples, {metric: sum}, gradients by name)
     validate(model)     -> {"loss": .., "accuracy": .., ...} on the validation split
 
 and a `save(model, metrics)` that writes the bundle of the best model so far.
-The loop reads straight through; each phase has a comment.
+The engine-specific part (update, snapshots, resumable state) lives in
+`rnnkit.training.backends`. The loop reads straight through; each phase has a
+comment.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import signal
 import sys
@@ -19,13 +24,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
-import torch
 
 from rnnkit.config import TrainConfig
 from rnnkit.errors import TrainingError
+from rnnkit.training.backends import NonFiniteLoss, make_backend, make_torch_optimizer
 from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from rnnkit.training.history import History, plot_history
 
@@ -38,23 +43,25 @@ class TrainingInterrupted(TrainingError):
         self.exit_code = exit_code
 
 
+class Carry(Protocol):
+    """Task state that must survive a resume, e.g. a hidden state carried from batch to batch."""
+
+    def get(self) -> dict[str, np.ndarray]: ...
+
+    def set(self, arrays: dict[str, np.ndarray]) -> None: ...
+
+
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed python, numpy and torch; return the numpy Generator that orders the data."""
+    """Seed python, numpy and (if it is loaded) torch; return the numpy Generator that orders the data."""
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "adam":
-        return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    if config.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, eps 1e-7
-        return torch.optim.RMSprop(params, lr=config.learning_rate, alpha=0.9, eps=1e-7,
-                                   weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+make_optimizer = make_torch_optimizer  # the torch optimizer of a TrainConfig (kept for benchmarks)
 
 
 @dataclass
@@ -96,26 +103,28 @@ class Trainer:
     a run that was never stopped.
 
     Args:
-        model: the nn.Module (already on `config.device`).
+        model: an nn.Module (already on `config.device`) or a numpy_engine model.
         config: optimiser, clipping, epochs, patience, seed, device, checkpointing.
         out_dir: where history.json, the plots and the checkpoint go.
         save: called with (model, val metrics) whenever validation loss improves.
         progress: show a progress bar (tqdm) with the running loss.
+        carry: task state saved in checkpoints and restored on resume (optional).
     """
 
-    def __init__(self, model: torch.nn.Module, config: TrainConfig, out_dir: str | Path,
-                 save: Callable[[torch.nn.Module, dict], None], progress: bool = True) -> None:
+    # options that may change between a run and its resumption
+    RESUMABLE_CHANGES = ("epochs", "threads", "device", "patience", "checkpoint_every")
+
+    def __init__(self, model: Any, config: TrainConfig, out_dir: str | Path,
+                 save: Callable[[Any, dict], None], progress: bool = True, carry: Carry | None = None) -> None:
         self.model, self.config, self.out_dir = model, config, Path(out_dir)
-        self.save, self.progress = save, progress
-        self.optimizer = make_optimizer(model, config)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_decay)
+        self.save, self.progress, self.carry = save, progress, carry
+        self.backend = make_backend(model, config, config.seed)
         self.history = History()
         self.state = Progress()
-        self.best_state: dict | None = None
+        self.best_state: dict[str, np.ndarray] | None = None
 
     def fit(self, batches: Callable[[int, np.random.Generator], Iterable], step: Callable,
-            validate: Callable[[torch.nn.Module], dict], rng: np.random.Generator,
-            resume: bool = False) -> History:
+            validate: Callable[[Any], dict], rng: np.random.Generator, resume: bool = False) -> History:
         if resume:
             self._resume()
         state = self.state
@@ -129,16 +138,15 @@ class Trainer:
                 epoch_batches = list(batches(state.epoch, rng))
                 # 2. one pass over them (skipping those done before a resume)
                 train = self._train_epoch(epoch_batches, step, stop)
-                self.scheduler.step()
+                self.backend.end_epoch()
                 # 3. validation (never the test split)
-                self.model.eval()
-                with torch.no_grad():
+                with self.backend.evaluating():
                     val = validate(self.model)
                 # 4. keep the best model: save the bundle, remember its weights
                 improved = val["loss"] < state.best_loss
                 if improved:
                     state.best_loss, state.waited = val["loss"], 0
-                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    self.best_state = self.backend.snapshot()
                     self.save(self.model, val)
                 else:
                     state.waited += 1
@@ -152,46 +160,34 @@ class Trainer:
                     self._say(f"early stop: validation loss has not improved for {state.waited} epochs")
                     break
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            self.backend.restore(self.best_state)
         return self.history
 
-    # options that may change between a run and its resumption
-    RESUMABLE_CHANGES = ("epochs", "threads", "device", "patience", "checkpoint_every")
-
-    def _resume(self) -> None:
-        self.state, self.best_state = load_checkpoint(self.out_dir, self.model, self.optimizer, self.scheduler)
-        saved, now = self.state.train_config, self.config.to_dict()
-        changed = sorted(k for k in now if k not in self.RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
-        if changed:
-            raise TrainingError(f"--resume needs the options of the interrupted run; changed: "
-                                + ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed))
-        self.history.epochs = list(self.state.history)
-        self._say(f"resuming at epoch {self.state.epoch}, batch {self.state.batch} (step {self.state.global_step})")
+    def best_metrics(self) -> dict:
+        """Validation metrics of the best epoch so far (also across a resume), without the "val_" prefix."""
+        best = [record for record in self.history.epochs if record.get("best")]
+        return {k[4:]: v for k, v in best[-1].items() if k.startswith("val_")} if best else {}
 
     def _train_epoch(self, batches: list, step: Callable, stop: StopRequested) -> dict[str, float]:
         from tqdm import tqdm
 
         state = self.state
-        self.model.train()
+        self.backend.train_mode()
         sums = state.epoch_sums or {"seen": 0, "loss": 0.0}
         bar = tqdm(batches, desc=f"epoch {state.epoch}/{self.config.epochs}", unit=" batch", leave=True,
                    initial=state.batch, disable=not (self.progress and sys.stderr.isatty()), mininterval=0.5,
                    file=sys.stderr)
         for batch_index in range(state.batch, len(batches)):
-            loss, count, metrics = step(self.model, batches[batch_index])
-            if not torch.isfinite(loss):
+            try:
+                loss, count, metrics = self.backend.step(step, batches[batch_index])
+            except NonFiniteLoss as exc:
                 raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {state.epoch}, batch {batch_index} "
+                    f"the loss became {exc.value} at epoch {state.epoch}, batch {batch_index} "
                     f"(step {state.global_step + 1}); the best bundle and the last checkpoint are kept. "
-                    "Try a lower --lr or a smaller --clip-norm.")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.clip_norm:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
-            self.optimizer.step()
+                    "Try a lower --lr or a smaller --clip-norm.") from None
             state.global_step, state.batch = state.global_step + 1, batch_index + 1
             sums["seen"] += count
-            sums["loss"] += loss.item() * count
+            sums["loss"] += loss * count
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             state.epoch_sums = sums
@@ -207,10 +203,41 @@ class Trainer:
             raise TrainingError("the training split produced no batches; is the data set empty?")
         return {k: v / sums["seen"] for k, v in sums.items() if k != "seen"}
 
+    # ------------------------------------------------------------------ checkpoints
+
     def _checkpoint(self) -> None:
         self.state.history = self.history.epochs
         self.state.train_config = self.config.to_dict()
-        save_checkpoint(self.out_dir, self.model, self.optimizer, self.scheduler, self.state, self.best_state)
+        tensors, engine_state = self.backend.state()
+        if self.best_state is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        if self.carry is not None:
+            tensors.update({f"carry.{k}": v for k, v in self.carry.get().items()})
+        save_checkpoint(self.out_dir, self.backend.engine, tensors, engine_state, self.state)
+
+    def _resume(self) -> None:
+        progress, tensors, engine_state = load_checkpoint(self.out_dir, self.backend.engine)
+        saved, now = progress.train_config, self.config.to_dict()
+        changed = sorted(k for k in now if k not in self.RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+        if changed:
+            raise TrainingError("--resume needs the options of the interrupted run; changed: "
+                                + ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed))
+        self._check_same_model(tensors)
+        self.backend.load_state(tensors, engine_state)
+        self.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        if self.carry is not None:
+            self.carry.set({k[6:]: v for k, v in tensors.items() if k.startswith("carry.")})
+        self.state = progress
+        self.history.epochs = list(progress.history)
+        self._say(f"resuming at epoch {progress.epoch}, batch {progress.batch} (step {progress.global_step})")
+
+    def _check_same_model(self, tensors: dict[str, np.ndarray]) -> None:
+        expected = {k: v.shape for k, v in self.backend.snapshot().items()}
+        found = {k[6:]: v.shape for k, v in tensors.items() if k.startswith("model.")}
+        if expected != found:
+            differ = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+            raise TrainingError(f"the checkpoint in {self.out_dir / 'checkpoint'} is for a different model "
+                                f"(differs in {differ[:3]}); resume with the same model flags, or start a new --out")
 
     def _interrupted(self, signum: int) -> None:
         self._checkpoint()
@@ -220,16 +247,18 @@ class Trainer:
             f"the training state is saved in {self.out_dir / 'checkpoint'}. "
             "Resume with the same command plus --resume.", exit_code=128 + signum)
 
+    # ------------------------------------------------------------------ reporting
+
     def _record(self, result: EpochResult) -> None:
         record = {"epoch": result.epoch, "seconds": round(result.seconds, 2),
-                  "learning_rate": self.optimizer.param_groups[0]["lr"], "best": result.improved}
+                  "learning_rate": self.backend.learning_rate, "best": result.improved}
         record.update({f"train_{k}": v for k, v in result.train.items()})
         record.update({f"val_{k}": v for k, v in result.val.items()})
         self.history.append(record)
         self.history.save(self.out_dir)
         plot_history(self.history, self.out_dir)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items()
-                           if k.startswith(("train_", "val_")) and isinstance(v, float))
+                           if k.startswith(("train_", "val_")) and isinstance(v, float) and math.isfinite(v))
         self._say(f"epoch {result.epoch}: {shown}  ({result.seconds:.0f}s){'  *best*' if result.improved else ''}")
 
     def _say(self, message: str) -> None:

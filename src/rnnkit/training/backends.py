@@ -1,0 +1,214 @@
+"""What the training loop needs from an engine: one update step, snapshots and resumable state.
+
+The `Trainer` runs the same loop for both engines; a backend owns the model,
+its optimizer and learning-rate schedule:
+
+    TorchBackend   an nn.Module; the task's step returns (loss tensor, count, metrics)
+                   and the backend runs backward, clipping and the optimizer step.
+    NumpyBackend   a numpy_engine model; the task's step runs forward, loss and the
+                   hand-written backward and returns (loss, count, metrics, grads);
+                   the backend clips and applies the optimizer (rnnkit.numpy_engine.optim).
+
+Both follow `TrainConfig`: adam (decoupled weight decay, as AdamW), rmsprop
+(Keras' rho 0.9, eps 1e-7), sgd (momentum); clipping by global norm; the
+learning rate multiplied by `lr_decay` after each epoch. Resumable state is
+plain arrays (saved as safetensors) plus JSON, never pickle. torch is imported
+only by TorchBackend, so numpy training runs without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from rnnkit.config import TrainConfig
+
+
+class NonFiniteLoss(Exception):
+    """The step's loss is NaN or infinite; nothing was updated."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+def make_backend(model: Any, config: TrainConfig, seed: int = 0):
+    """The backend for `model`: TorchBackend for an nn.Module, NumpyBackend for a numpy_engine model."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return TorchBackend(model, config)
+    return NumpyBackend(model, config, np.random.default_rng([seed, 1]))
+
+
+class TorchBackend:
+    """An nn.Module with its torch optimizer and ExponentialLR schedule."""
+
+    engine = "torch"
+
+    def __init__(self, model, config: TrainConfig) -> None:
+        import torch
+
+        self.torch, self.model, self.config = torch, model, config
+        self.optimizer = make_torch_optimizer(model, config)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_decay)
+
+    def step(self, step: Callable, batch) -> tuple[float, int, dict]:
+        """step(model, batch) -> (loss tensor, count, metric sums); backward + clip + update."""
+        loss, count, metrics = step(self.model, batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(value)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip_norm:
+            self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        return value, count, metrics
+
+    def train_mode(self) -> None:
+        self.model.train()
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        self.model.eval()
+        with self.torch.no_grad():
+            yield
+
+    def end_epoch(self) -> None:
+        self.scheduler.step()
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """A copy of the model's weights (state_dict names), as numpy arrays."""
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict({k: self.torch.from_numpy(np.asarray(v)) for k, v in snapshot.items()})
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Model, optimizer tensors and torch RNG as arrays; optimizer hyper-parameters and schedule as JSON."""
+        tensors = {f"model.{k}": v for k, v in self.snapshot().items()}
+        meta = {"param_groups": self.optimizer.state_dict()["param_groups"], "scalars": {},
+                "scheduler": self.scheduler.state_dict()}
+        for index, entry in self.optimizer.state_dict()["state"].items():
+            for name, value in entry.items():
+                if self.torch.is_tensor(value):
+                    tensors[f"optim.{index}.{name}"] = value.detach().cpu().numpy().copy()
+                else:
+                    meta["scalars"][f"{index}.{name}"] = value
+        tensors["rng.torch"] = self.torch.get_rng_state().numpy().copy()
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, np.ndarray], meta: dict) -> None:
+        torch = self.torch
+        self.restore(_strip(tensors, "model."))
+        state: dict[int, dict] = {}
+        for key, value in _strip(tensors, "optim.").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = torch.from_numpy(value)
+        for key, value in meta["scalars"].items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.scheduler.load_state_dict(meta["scheduler"])
+        torch.set_rng_state(torch.from_numpy(tensors["rng.torch"]))
+
+
+def make_torch_optimizer(model, config: TrainConfig):
+    """The torch optimizer `config` names, over the model's trainable parameters."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, eps 1e-7
+        return torch.optim.RMSprop(params, lr=config.learning_rate, alpha=0.9, eps=1e-7,
+                                   weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+class NumpyBackend:
+    """A numpy_engine model (parameters in `model.params`) with a numpy optimizer.
+
+    `rng` drives dropout: the backend hands it to every step and saves and
+    restores it on resume, so a resumed run draws the same dropout masks.
+    """
+
+    engine = "numpy"
+
+    def __init__(self, model, config: TrainConfig, rng: np.random.Generator) -> None:
+        from rnnkit.numpy_engine import optim
+
+        self.optim, self.model, self.config, self.rng = optim, model, config, rng
+        self.optimizer = make_numpy_optimizer(model.params, config)
+
+    def step(self, step: Callable, batch) -> tuple[float, int, dict]:
+        """step(model, batch, rng) -> (loss, count, metric sums, grads); clip + update in place."""
+        loss, count, metrics, grads = step(self.model, batch, self.rng)
+        value = float(loss)
+        if not math.isfinite(value):
+            raise NonFiniteLoss(value)
+        if self.config.clip_norm:
+            self.optim.clip_grad_norm(grads, self.config.clip_norm)
+        self.optimizer.step(grads)
+        return value, count, metrics
+
+    def train_mode(self) -> None:
+        pass  # numpy models take train=True/False per call
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        yield
+
+    def end_epoch(self) -> None:
+        self.optimizer.lr *= self.config.lr_decay
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.lr
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.model.params.items()}
+
+    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        for name, value in snapshot.items():
+            self.model.params[name][...] = value  # in place: layers hold the arrays by reference
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        tensors = {f"model.{k}": v for k, v in self.snapshot().items()}
+        for name, slots in self.optimizer.state.items():
+            tensors.update({f"optim.{name}.{slot}": value.copy() for slot, value in slots.items()})
+        meta = {"t": self.optimizer.t, "lr": self.optimizer.lr, "rng": self.rng.bit_generator.state}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, np.ndarray], meta: dict) -> None:
+        self.restore(_strip(tensors, "model."))
+        for key, value in _strip(tensors, "optim.").items():
+            name, slot = key.rsplit(".", 1)
+            self.optimizer.state[name][slot] = value.copy()
+        self.optimizer.t, self.optimizer.lr = meta["t"], meta["lr"]
+        self.rng.bit_generator.state = meta["rng"]
+
+
+def make_numpy_optimizer(params: dict[str, np.ndarray], config: TrainConfig):
+    """The numpy optimizer `config` names, with the same hyper-parameters as make_torch_optimizer."""
+    from rnnkit.numpy_engine import optim
+
+    if config.optimizer == "adam":
+        return optim.Adam(params, config.learning_rate, weight_decay=config.weight_decay, decoupled=True)
+    if config.optimizer == "rmsprop":
+        return optim.RMSprop(params, config.learning_rate, alpha=0.9, eps=1e-7, weight_decay=config.weight_decay)
+    return optim.SGD(params, config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _strip(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries under `prefix`, with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
