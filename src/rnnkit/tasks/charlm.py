@@ -356,61 +356,61 @@ def _to_numpy(value):
     return value.detach().cpu().numpy() if hasattr(value, "detach") else value
 
 
+@dataclass
+class EngineRun:
+    """What training needs from an engine.
+
+    Attributes:
+        model: the torch nn.Module or numpy_engine model the Trainer updates.
+        step: the Trainer's step function (torch: (model, chunk); numpy: (model, chunk, rng)).
+        logits: model -> StepFn for validation and samples (inference, no dropout).
+        tensors: model -> weights under the bundle's names (float32 numpy copies).
+        precision: "fp32" or "bf16" (the training forward pass).
+    """
+
+    model: object
+    step: Callable
+    logits: Callable[[object], StepFn]
+    tensors: Callable[[object], dict]
+    precision: str
+
+
 def train(text: str, model_config: ModelConfig, train_config: TrainConfig, settings: CharLMSettings,
-          out_dir: str | Path, progress: bool = True, resume: bool = False) -> dict:
-    """Train a character LM (torch engine) on `text`; the best model is saved to `out_dir`.
+          out_dir: str | Path, progress: bool = True, resume: bool = False, engine: str = "torch") -> dict:
+    """Train a character LM on `text` with `engine` ("torch" or "numpy"); the best model is saved to `out_dir`.
 
     The vocabulary comes from the first (1 - validation_fraction) of the text,
     the rest validates. `model_config.vocab_size`/`output_size` are set from
     the vocabulary. Returns the best validation metrics (loss in nats/char, bpc, accuracy).
     """
-    from rnnkit.tasks.engines import import_torch
-
-    torch = import_torch()
-    import torch.nn.functional as F
-
-    from rnnkit.torch_engine import build_model, export_tensors
     from rnnkit.training import Trainer, seed_everything
 
+    if engine not in ("torch", "numpy"):
+        raise ConfigError(f"engine must be torch or numpy; got {engine!r}")
+    if engine == "torch":
+        from rnnkit.tasks.engines import import_torch
+
+        import_torch()  # before seeding, so torch is seeded too
     vocab, train_ids, val_ids = prepare_text(text, train_config.validation_fraction, settings,
                                              train_config.batch_size)
     model_config = lm_config(model_config, len(vocab))
     rng = seed_everything(train_config.seed)
-    torch.set_num_threads(train_config.threads or torch.get_num_threads())
-    device = torch.device(train_config.device)
-    model = build_model(model_config).to(device)
-    precision = resolve_precision(settings.precision, device.type)
-    saved_settings = {**asdict(settings), "precision": precision, "train_chars": int(len(train_ids)),
-                      "val_chars": int(len(val_ids))}
-    carried, best, steps = CarriedState(), {}, [0]
+    carried, best = CarriedState(), {}
     show = _sampler(vocab, progress)
-
-    def step(model, chunk):
-        # 1. start from the state the previous chunk of these streams ended in (zeros at an epoch's start)
-        state = None if chunk.first else _to_device(carried.value, torch, device)
-        x, y = torch.from_numpy(chunk.inputs).to(device), torch.from_numpy(chunk.targets).to(device)
-        with autocast(torch, device.type, precision):
-            logits, final = model(x, state)
-        logits = logits.float()
-        # 2. truncated BPTT: keep the values of the final state, not its graph
-        carried.value = _detached(final)
-        # 3. the loss: every step predicts the next character
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        correct = (logits.argmax(-1) == y).sum().item()
-        steps[0] += 1
-        if settings.sample_every and steps[0] % settings.sample_every == 0:
-            _sample_in_training(model, show, f"step {steps[0]}")
-        return loss, y.numel(), {"accuracy": correct}
+    build = _torch_run if engine == "torch" else _numpy_run
+    run = build(model_config, train_config, settings, carried, show)
+    saved_settings = {**asdict(settings), "precision": run.precision, "engine": engine,
+                      "train_chars": int(len(train_ids)), "val_chars": int(len(val_ids))}
 
     def validate(model) -> dict:
-        metrics = score_ids(torch_step(model), val_ids)
-        show(torch_step(model), "epoch end")
+        metrics = score_ids(run.logits(model), val_ids)
+        show(run.logits(model), "epoch end")
         return {k: metrics[k] for k in ("loss", "bpc", "accuracy")}
 
     def save(model, metrics: dict) -> None:
         best.clear()
         best.update(metrics)
-        save_bundle(out_dir, "charlm", model_config, vocab.to_json(), export_tensors(model),
+        save_bundle(out_dir, "charlm", model_config, vocab.to_json(), run.tensors(model),
                     settings=saved_settings, train=train_config.to_dict(),
                     metrics={f"val_{k}": v for k, v in metrics.items()})
 
@@ -421,15 +421,84 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
         chunks = (len(train_ids) - 1) // train_config.batch_size // settings.seq_len
         print(f"training on {len(train_ids):,} characters ({train_config.batch_size} streams x "
               f"{settings.seq_len} steps, ~{chunks} chunks per epoch), validating on {len(val_ids):,}; "
-              f"{len(vocab) - 1} distinct characters; model: {describe(model_config)}; {precision} forward; "
-              f"first loss should be about ln V = {math.log(len(vocab)):.2f}", file=sys.stderr)
-    trainer = Trainer(model, train_config, out_dir, save, progress=progress)
-    trainer.fit(batches, step, validate, rng, resume=resume)
+              f"{len(vocab) - 1} distinct characters; model: {describe(model_config)}; {engine} engine, "
+              f"{run.precision}; first loss should be about ln V = {math.log(len(vocab)):.2f}", file=sys.stderr)
+    trainer = Trainer(run.model, train_config, out_dir, save, progress=progress, carry=carried)
+    trainer.fit(batches, run.step, validate, rng, resume=resume)
     if not best and resume:  # the interrupted run had already saved its best model
         from rnnkit.bundle import load_bundle
 
         best.update({k[4:]: v for k, v in load_bundle(out_dir).metrics.items()})
     return best
+
+
+def _torch_run(config: ModelConfig, train_config: TrainConfig, settings: CharLMSettings, carried: "CarriedState",
+               show: Callable) -> EngineRun:
+    """The torch model and its step: forward (bf16 autocast when asked), carried state, cross-entropy."""
+    import torch
+    import torch.nn.functional as F
+
+    from rnnkit.torch_engine import build_model, export_tensors
+
+    torch.set_num_threads(train_config.threads or torch.get_num_threads())
+    device = torch.device(train_config.device)
+    model = build_model(config).to(device)
+    precision = resolve_precision(settings.precision, device.type)
+    steps = [0]
+
+    def step(model, chunk):
+        # 1. start from the state the previous chunk of these streams ended in (zeros at an epoch's start)
+        state = None if chunk.first else _to_device(carried.value, torch, device)
+        x, y = torch.from_numpy(chunk.inputs).to(device), torch.from_numpy(chunk.targets).to(device)
+        with autocast(torch, device.type, precision):
+            logits, final = model(x, state)
+        logits = logits.float()
+        # 2. truncated BPTT: keep the values of the final state, not its graph
+        carried.value = _detached(final)
+        # 3. the loss: every step predicts the next character (the Trainer runs backward and the update)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        correct = (logits.argmax(-1) == y).sum().item()
+        steps[0] += 1
+        if settings.sample_every and steps[0] % settings.sample_every == 0:
+            _sample_in_training(model, show, f"step {steps[0]}")
+        return loss, y.numel(), {"accuracy": correct}
+
+    return EngineRun(model, step, torch_step, export_tensors, precision)
+
+
+def _numpy_run(config: ModelConfig, train_config: TrainConfig, settings: CharLMSettings, carried: "CarriedState",
+               show: Callable) -> EngineRun:
+    """The numpy model and its step: forward, carried state, cross-entropy, hand-written BPTT."""
+    from rnnkit.numpy_engine import build_model
+    from rnnkit.numpy_engine.losses import cross_entropy_with_logits
+
+    if train_config.device != "cpu":
+        raise ConfigError("the numpy engine runs on the CPU; leave out --device or use --engine torch")
+    if settings.precision == "bf16":
+        raise ConfigError("--precision bf16 is for the torch engine; the numpy engine trains in float32")
+    model = build_model(config, rng=np.random.default_rng(train_config.seed))
+    steps = [0]
+
+    def step(model, chunk, rng):
+        # 1. forward from the carried state (zeros at an epoch's start); dropout drawn from rng
+        state = None if chunk.first else carried.value
+        logits, final = model.forward(chunk.inputs, state, train=True, rng=rng)  # (N, T, V)
+        # 2. truncated BPTT: the final state's values go on, no gradient flows into the next chunk
+        carried.value = final
+        # 3. loss and its gradient, then backward through time within the chunk
+        loss, dlogits = cross_entropy_with_logits(logits, chunk.targets)
+        grads = model.backward(dlogits)
+        correct = int((logits.argmax(-1) == chunk.targets).sum())
+        steps[0] += 1
+        if settings.sample_every and steps[0] % settings.sample_every == 0:
+            grads = {name: g.copy() for name, g in grads.items()}  # the sample's forward reuses the buffers
+            show(numpy_step(model), f"step {steps[0]}")
+        return loss, chunk.targets.size, {"accuracy": correct}, grads
+
+    def tensors(model) -> dict:
+        return {name: np.array(value, dtype=np.float32) for name, value in model.params.items()}
+
+    return EngineRun(model, step, numpy_step, tensors, "fp32")
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
@@ -579,12 +648,13 @@ def cmd_train_charlm(args) -> int:
                                hidden_size=args.hidden, embedding_dim=args.embedding_dim, dropout=args.dropout,
                                architecture="many_to_many")
     text = read_text(args.text)
-    if args.deterministic:
+    if args.deterministic and args.engine == "torch":
         import torch
 
         torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
-    best = train(text, model_config, train_config, settings, out, progress=not args.quiet, resume=args.resume)
+    best = train(text, model_config, train_config, settings, out, progress=not args.quiet, resume=args.resume,
+                 engine=args.engine)
     minutes = (time.perf_counter() - started) / 60
     print(f"best validation loss {best['loss']:.4f} nats/char ({best['bpc']:.4f} bits/char), next-character "
           f"accuracy {best['accuracy']:.4f} ({minutes:.1f} min); bundle saved to {out}")
