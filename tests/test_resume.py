@@ -141,3 +141,22 @@ def test_kill_9_at_a_random_point_then_resume_matches(tmp_path, delay):
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr.decode()[-500:]
     _assert_same(_final_weights(tmp_path / "killed"), _final_weights(tmp_path / "straight"))
+
+
+@pytest.mark.parametrize("damage", [{"python_rng": "x"}, {"progress": {"epoch": 1, "bogus": 2}},
+                                    {"engine_state": None}])
+def test_damaged_checkpoint_metadata_is_a_clear_error(tmp_path, damage):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    setup = _setup(tmp_path, "run", epochs=1)
+    sentiment.train(**setup, engine="numpy")
+    path = tmp_path / "run" / "checkpoint" / "state.safetensors"
+    with safe_open(str(path), framework="numpy") as handle:
+        document = json.loads(handle.metadata()["checkpoint"])
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    save_file(tensors, str(path), metadata={"checkpoint": json.dumps({**document, **damage})})
+    with pytest.raises(TrainingError, match="is damaged.*without --resume"):
+        sentiment.train(**setup, resume=True, engine="numpy")

@@ -48,13 +48,17 @@ class SentimentSettings:
     vocab_size: int | None = 30000
 
     def __post_init__(self) -> None:
-        if not isinstance(self.maxlen, int) or self.maxlen < 1:
+        if not _is_int(self.maxlen) or self.maxlen < 1:
             raise ConfigError(f"maxlen must be a positive integer; got {self.maxlen!r}")
         for name in ("truncating", "padding"):
             if getattr(self, name) not in ("pre", "post"):
                 raise ConfigError(f"{name} must be 'pre' or 'post'; got {getattr(self, name)!r}")
-        if self.vocab_size is not None and self.vocab_size < 3:
+        if self.vocab_size is not None and (not _is_int(self.vocab_size) or self.vocab_size < 3):
             raise ConfigError(f"vocab_size must be at least 3 (or 0 for every word); got {self.vocab_size}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------- batches
@@ -279,6 +283,8 @@ class SentimentModel:
         """
         if isinstance(texts, str):
             texts = [texts]
+        if not isinstance(texts, (list, tuple)):
+            raise InputError(f"predict takes a string or a list of strings; got {type(texts).__name__}")
         encoded = []
         for number, text in enumerate(texts):
             try:

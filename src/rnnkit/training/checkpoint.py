@@ -29,7 +29,7 @@ import numpy as np
 
 from rnnkit.config import dumps
 from rnnkit.errors import TrainingError
-from rnnkit.fileio import atomic_write_with
+from rnnkit.fileio import TEMP_SUFFIX, atomic_write_bytes
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.safetensors"
@@ -58,7 +58,7 @@ class Progress:
 def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], engine_state: dict,
                     progress: Progress) -> Path:
     """Write the training state atomically into out_dir/checkpoint/; refuse non-finite weights."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     directory = Path(out_dir) / CHECKPOINT_DIR
     directory.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,8 @@ def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], 
         "python_rng": _python_rng_state(),
     }
     metadata = {"checkpoint": dumps(_finite_json(document))}
-    atomic_write_with(directory / STATE_FILE, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
+    # serialise in memory, then write through the OS: a full disk is an OSError, never torn state
+    atomic_write_bytes(directory / STATE_FILE, save(arrays, metadata=metadata))
     return directory
 
 
@@ -97,11 +98,23 @@ def load_checkpoint(out_dir: Path, engine: str) -> tuple[Progress, dict[str, np.
     if document.get("engine") != engine:
         raise TrainingError(f"the checkpoint in {path.parent} was written by the {document.get('engine')} engine; "
                             f"resume with --engine {document.get('engine')}")
-    random.setstate(_to_tuple(document["python_rng"]))
-    progress = Progress(**document["progress"])
+    try:
+        python_rng = _to_tuple(document["python_rng"])
+        random.setstate(python_rng)
+        progress = Progress(**document["progress"])
+        engine_state = dict(document["engine_state"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(f"{path} is damaged ({type(exc).__name__}: {exc}); start again without --resume") from None
     if progress.best_loss is None:
         progress.best_loss = float("inf")
-    return progress, tensors, document["engine_state"]
+    _remove_stale_temporaries(path)
+    return progress, tensors, engine_state
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """A kill during a save can leave a temporary file beside the checkpoint; it is never read, so drop it."""
+    for stale in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
 
 
 def generator_state(rng: np.random.Generator) -> dict:
