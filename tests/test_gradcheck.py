@@ -360,3 +360,21 @@ def test_encoder_decoder_gradients(attention, cell, layers, bidirectional):
     grads = model.backward(run(params)[1])
     assert grads.keys() == params.keys()
     _check(lambda a: run(a)[0], params, grads, _embedding_rows(params, config))
+
+
+@pytest.mark.parametrize("attention", ["none", "luong"])
+def test_encoder_decoder_gradients_when_feeding_back_predictions(attention):
+    """teacher_forcing < 1 runs the step-by-step decoder for every attention kind (with its own dropout)."""
+    config = ModelConfig(vocab_size=6, target_vocab_size=5, architecture="encoder_decoder", cell="lstm",
+                         embedding_dim=2, hidden_size=2, num_layers=2, attention=attention, dropout=0.2)
+    params = float64_parameters(config, scale=2.0)
+    model = build_model(config, params)
+    src, lengths = np.array([[4, 5, 2], [3, 1, 0]]), np.array([3, 2])
+    tgt_in, tgt_out = np.array([[2, 4, 3, 4], [2, 1, 3, 0]]), np.array([[4, 3, 4, 3], [1, 3, 0, 0]])
+
+    def run(a):
+        logits = model.forward(src, lengths, tgt_in, train=True, rng=_rng(16), teacher_forcing=0.5)
+        return losses.cross_entropy_with_logits(logits, tgt_out, ignore_index=0)
+
+    grads = model.backward(run(params)[1])
+    _check(lambda a: run(a)[0], params, grads, _embedding_rows(params, config))

@@ -70,3 +70,21 @@ def test_decode_steps_equal_the_teacher_forced_pass(attention):
         if attention != "none":
             np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
             assert np.all(weights[2, 1:] == 0.0)  # the length-1 source attends to its one real step only
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau", "luong"])
+def test_feeding_back_own_predictions_equals_torch(attention):
+    """teacher_forcing=0: every step after the first reads the model's own argmax, in both engines."""
+    config = _config(attention, "gru", 2, True)
+    torch.manual_seed(5)
+    torch_model = TorchEncoderDecoder(config).eval()
+    model = build_model(config, export_tensors(torch_model))
+    src, lengths, tgt = _batch(seed=6, target_len=6)
+    logits_t = torch_model(torch.from_numpy(src), torch.from_numpy(lengths), torch.from_numpy(tgt), teacher_forcing=0.0)
+    logits = model.forward(src, lengths, tgt, rng=np.random.default_rng(0), teacher_forcing=0.0)
+    np.testing.assert_allclose(logits, logits_t.detach().numpy(), atol=TOL, rtol=0)
+    upstream = np.random.default_rng(7).standard_normal(logits.shape).astype(np.float32)
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = model.backward(upstream)
+    for name, param in torch_model.shared_parameters().items():
+        np.testing.assert_allclose(grads[name], param.grad.numpy(), atol=TOL, rtol=0, err_msg=name)

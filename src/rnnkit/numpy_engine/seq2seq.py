@@ -16,13 +16,17 @@ Attention (`rnnkit.numpy_engine.attention`): "none"; "luong", applied to
 every decoder output after the recurrent stack, so with teacher forcing the
 whole target runs through one `StackedRecurrent` (fast); "bahdanau", whose
 context feeds the decoder's input, so the decoder runs step by step
-(`StackStepper`). Inference (`encode`, `decode_step`) always steps.
+(`StackStepper`), as it does for every kind when teacher forcing is below 1
+(the model's own predictions are fed back). Inference (`encode`,
+`decode_step`) always steps.
 
-Training: `forward(src, lengths, tgt_in, train, rng)` keeps what `backward`
-needs; `backward(dlogits)` returns the gradient of every tensor.
+Training: `forward(src, lengths, tgt_in, train, rng, teacher_forcing)` keeps
+what `backward` needs; `backward(dlogits)` returns the gradient of every tensor.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -117,48 +121,78 @@ class EncoderDecoder:
     # ------------------------------------------------------------------ training
 
     def forward(self, src: np.ndarray, src_lengths: np.ndarray, tgt_in: np.ndarray, train: bool = False,
-                rng: np.random.Generator | None = None) -> np.ndarray:
-        """Teacher-forced pass: src (N, S), src_lengths (N,), tgt_in (N, T) = <s> y_1 .. -> logits (N, T, V_t).
+                rng: np.random.Generator | None = None, teacher_forcing: float = 1.0) -> np.ndarray:
+        """Training pass: src (N, S), src_lengths (N,), tgt_in (N, T) = <s> y_1 .. -> logits (N, T, V_t).
 
-        `rng` drives dropout when training. Keeps what `backward` needs.
+        With teacher_forcing < 1, each step after the first feeds the model's own
+        previous prediction (argmax) instead of the true token with probability
+        1 - teacher_forcing. `rng` drives that choice and dropout. Keeps what
+        `backward` needs.
         """
+        tgt_in = np.asarray(tgt_in)
         memory, state = self.encode(src, src_lengths, train, rng)
-        x = self.dropouts["target"].forward(self.target_embedding.forward(np.asarray(tgt_in)), train, rng)  # (T, N, E)
-        if self.config.attention == "bahdanau":
-            out, steps = self._bahdanau_decoder(x, state, memory, train, rng)  # (T, N, 2Hd)
-            luong = None
-        else:
-            out, _ = self.decoder.forward(x, None, state, train, rng)  # (T, N, Hd)
-            steps, luong = None, None
-            if self.config.attention == "luong":
-                attentional, _, luong = att.multiplicative_attention(
-                    out.transpose(1, 0, 2), memory, self.params["decoder.attention.combine.weight"])
-                out = attentional.transpose(1, 0, 2)
+        if teacher_forcing < 1.0 or self.config.attention == "bahdanau":
+            if teacher_forcing < 1.0 and rng is None:
+                raise ValueError("teacher forcing below 1 needs a numpy Generator (pass rng=)")
+            logits, steps = self._decode_stepwise(memory, state, tgt_in, teacher_forcing, train, rng)
+            self._cache = (memory, state, steps, None)
+            return logits.transpose(1, 0, 2)
+        x = self.dropouts["target"].forward(self.target_embedding.forward(tgt_in), train, rng)  # (T, N, E)
+        out, _ = self.decoder.forward(x, None, state, train, rng)  # (T, N, Hd), one fused run over T
+        luong = None
+        if self.config.attention == "luong":
+            attentional, _, luong = att.multiplicative_attention(
+                out.transpose(1, 0, 2), memory, self.params["decoder.attention.combine.weight"])
+            out = attentional.transpose(1, 0, 2)
         logits = self.head.forward(self.dropouts["head"].forward(out, train, rng))  # (T, N, V_t)
-        self._cache = (memory, state, steps, luong)
+        self._cache = (memory, state, None, luong)
         return logits.transpose(1, 0, 2)
 
-    def _bahdanau_decoder(self, x: np.ndarray, state, memory: att.Memory, train: bool, rng):
-        """x (T, N, E) embedded targets -> [s_t; c_t] (T, N, 2Hd) and each step's caches."""
-        p, outs, steps = self.params, [], []
-        for t in range(x.shape[0]):
-            context, _, attention_cache = att.additive_attention(
-                _top(state), memory, p["decoder.attention.query.weight"], p["decoder.attention.energy.weight"])
-            top, state, step_cache = self.stepper.step(np.concatenate([x[t], context], axis=1), state, train, rng)
-            outs.append(np.concatenate([top, context], axis=1))
-            steps.append((attention_cache, step_cache))
-        return np.stack(outs), steps
+    def _decode_stepwise(self, memory: att.Memory, state, tgt_in: np.ndarray, teacher_forcing: float,
+                         train: bool, rng) -> tuple[np.ndarray, list[DecoderStep]]:
+        """One step at a time, as decode_step, keeping each step's record: -> logits (T, N, V_t), records.
+
+        Needed when the next step's input depends on this step's output: Bahdanau's
+        context, or the model's own prediction (teacher forcing < 1).
+        """
+        p, kind, drop = self.params, self.config.attention, self.config.dropout if train else 0.0
+        tokens, logits, steps = tgt_in[:, 0], [], []
+        for t in range(tgt_in.shape[1]):
+            step = DecoderStep(tokens, _dropout_mask(drop, p["decoder.embedding.weight"][tokens], rng))
+            x = p["decoder.embedding.weight"][tokens] * step.input_mask
+            if kind == "bahdanau":
+                context, _, step.attention = att.additive_attention(
+                    _top(state), memory, p["decoder.attention.query.weight"], p["decoder.attention.energy.weight"])
+                x = np.concatenate([x, context], axis=1)
+            out, state, step.rnn = self.stepper.step(x, state, train, rng)
+            if kind == "bahdanau":
+                out = np.concatenate([out, context], axis=1)
+            elif kind == "luong":
+                out, _, step.attention = att.multiplicative_attention(out[:, None, :], memory,
+                                                                      p["decoder.attention.combine.weight"])
+                out = out[:, 0]
+            step.head_mask = _dropout_mask(drop, out, rng)
+            step.head_input = out * step.head_mask
+            logits.append(step.head_input @ p["decoder.head.weight"].T + p["decoder.head.bias"])
+            steps.append(step)
+            if t + 1 < tgt_in.shape[1]:
+                tokens = tgt_in[:, t + 1]
+                if teacher_forcing < 1.0:
+                    own = rng.random(len(tokens)) >= teacher_forcing
+                    tokens = np.where(own, logits[-1].argmax(axis=1), tokens)
+        return np.stack(logits), steps
 
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
         """dlogits (N, T, V_t) -> the gradient of every tensor (names of `rnnkit.params`)."""
         memory, state, steps, luong = self._cache
         p, grads = self.params, {}
-        dout = self.dropouts["head"].backward(self.head.backward(np.ascontiguousarray(dlogits.transpose(1, 0, 2))))
-        grads["decoder.head.weight"], grads["decoder.head.bias"] = self.head.grads["weight"], self.head.grads["bias"]
-        doutputs, dkeys = np.zeros_like(memory.outputs), None
+        dlogits = np.ascontiguousarray(dlogits.transpose(1, 0, 2))  # (T, N, V_t)
         if steps is not None:
-            dx, dstate, doutputs, dkeys = self._bahdanau_backward(dout, steps, memory, state, grads)
+            doutputs, dkeys, dstate = self._stepwise_backward(dlogits, steps, memory, grads)
         else:
+            dout = self.dropouts["head"].backward(self.head.backward(dlogits))
+            grads["decoder.head.weight"], grads["decoder.head.bias"] = self.head.grads["weight"], self.head.grads["bias"]
+            doutputs, dkeys = np.zeros_like(memory.outputs), None
             if luong is not None:
                 dqueries, doutputs, dkeys, grads["decoder.attention.combine.weight"] = \
                     att.multiplicative_attention_backward(dout.transpose(1, 0, 2), luong,
@@ -166,8 +200,8 @@ class EncoderDecoder:
                 dout = np.ascontiguousarray(dqueries.transpose(1, 0, 2))
             dx, dstate = self.decoder.backward(dout)
             grads.update(self.decoder.named_gradients())
-        self.target_embedding.backward(self.dropouts["target"].backward(dx))
-        grads["decoder.embedding.weight"] = self.target_embedding.grads["weight"]
+            self.target_embedding.backward(self.dropouts["target"].backward(dx))
+            grads["decoder.embedding.weight"] = self.target_embedding.grads["weight"]
         if dkeys is not None:
             doutputs = doutputs + self._keys_backward(dkeys, memory.outputs, grads)
         dsource, _ = self.encoder.backward(np.ascontiguousarray(doutputs.transpose(1, 0, 2)),
@@ -177,30 +211,62 @@ class EncoderDecoder:
         grads.update(self.encoder.named_gradients())
         return {name: grads[name] for name in p}
 
-    def _bahdanau_backward(self, dout: np.ndarray, steps: list, memory: att.Memory, state0, grads: dict):
-        """BPTT through the step-by-step decoder. dout (T, N, 2Hd) -> dx (T, N, E), dstate0, doutputs, dkeys."""
-        p, Hd = self.params, memory.outputs.shape[-1]
-        w_query, w_energy = p["decoder.attention.query.weight"], p["decoder.attention.energy.weight"]
+    def _stepwise_backward(self, dlogits: np.ndarray, steps: list[DecoderStep], memory: att.Memory, grads: dict):
+        """BPTT through `_decode_stepwise`. dlogits (T, N, V_t) -> doutputs (N, S, Hd), dkeys, dstate0;
+        the decoder's gradients go into grads."""
+        p, kind, Hd = self.params, self.config.attention, memory.outputs.shape[-1]
+        g = {name: np.zeros_like(p[name]) for name in p if name.startswith(("decoder.attention.", "decoder.head.",
+                                                                             "decoder.embedding."))}
+        doutputs = np.zeros_like(memory.outputs)
+        dkeys = None if memory.keys is None else np.zeros_like(memory.keys)
         self.stepper.zero_grad()
-        doutputs, dkeys = np.zeros_like(memory.outputs), np.zeros_like(memory.keys)
-        dw_query, dw_energy = np.zeros_like(w_query), np.zeros_like(w_energy)
-        dx = np.empty(dout.shape[:2] + (p["decoder.embedding.weight"].shape[1],), dout.dtype)
-        E, dstate = dx.shape[2], None
-        for t in reversed(range(dout.shape[0])):
-            attention_cache, step_cache = steps[t]
-            dinput, dstate = self.stepper.backward(dout[t][:, :Hd], dstate, step_cache)
-            dx[t] = dinput[:, :E]
-            dcontext = dout[t][:, Hd:] + dinput[:, E:]  # the context feeds the input and the head
-            dquery, d_out, d_keys, d_wq, d_we = att.additive_attention_backward(dcontext, attention_cache,
-                                                                               w_query, w_energy)
-            doutputs += d_out
-            dkeys += d_keys
-            dw_query += d_wq
-            dw_energy += d_we
-            _top(dstate)[...] += dquery  # the query was the previous top state
+        E, dstate = p["decoder.embedding.weight"].shape[1], None
+        for t in reversed(range(len(steps))):
+            step, dz = steps[t], dlogits[t]
+            g["decoder.head.weight"] += dz.T @ step.head_input
+            g["decoder.head.bias"] += dz.sum(axis=0)
+            dout = (dz @ p["decoder.head.weight"]) * step.head_mask
+            if kind == "luong":
+                dq, d_out, d_keys, d_wc = att.multiplicative_attention_backward(
+                    dout[:, None, :], step.attention, p["decoder.attention.combine.weight"])
+                dout, doutputs, dkeys = dq[:, 0], doutputs + d_out, dkeys + d_keys
+                g["decoder.attention.combine.weight"] += d_wc
+            dinput, dstate = self.stepper.backward(dout[:, :Hd], dstate, step.rnn)
+            if kind == "bahdanau":
+                dcontext = dout[:, Hd:] + dinput[:, E:]  # the context feeds the input and the head
+                dquery, d_out, d_keys, d_wq, d_we = att.additive_attention_backward(
+                    dcontext, step.attention, p["decoder.attention.query.weight"], p["decoder.attention.energy.weight"])
+                doutputs, dkeys = doutputs + d_out, dkeys + d_keys
+                g["decoder.attention.query.weight"] += d_wq
+                g["decoder.attention.energy.weight"] += d_we
+                _top(dstate)[...] += dquery  # the query was the previous top state
+            np.add.at(g["decoder.embedding.weight"], step.tokens, dinput[:, :E] * step.input_mask)
+        g["decoder.embedding.weight"][self.config.padding_idx] = 0.0  # as torch.nn.Embedding(padding_idx)
+        grads.update(g)
         grads.update(self.stepper.grads)
-        grads["decoder.attention.query.weight"], grads["decoder.attention.energy.weight"] = dw_query, dw_energy
-        return dx, dstate, doutputs, dkeys
+        return doutputs, dkeys, dstate
+
+
+@dataclass
+class DecoderStep:
+    """What `_stepwise_backward` needs from one decoder step: the input tokens (N,), dropout masks
+    (or 1.0), the attention cache, the stack's StepCache, and the head's input (N, F) after dropout."""
+
+    tokens: np.ndarray
+    input_mask: np.ndarray | float
+    attention: object = None
+    rnn: object = None
+    head_mask: np.ndarray | float = 1.0
+    head_input: np.ndarray | None = None
+
+
+def _dropout_mask(p: float, like: np.ndarray, rng) -> np.ndarray | float:
+    """Inverted-dropout mask shaped like `like` (1.0 when p is 0), as `layers.Dropout` draws it."""
+    if not p:
+        return 1.0
+    if rng is None:
+        raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
+    return (rng.random(like.shape) >= p).astype(like.dtype) / (1.0 - p)
 
 
 def _top(state) -> np.ndarray:

@@ -226,18 +226,14 @@ def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVo
                 out_dir: str | Path, progress: bool = True, extra_settings: dict | None = None) -> dict:
     """Train with the numpy engine (hand-written BPTT, any cell, depth and attention); save the best model.
 
-    Same batches, loss, optimizer and clipping as `train`; teacher forcing must
-    be 1 (the numpy decoder trains on the true previous tokens only). Returns
-    the best validation metrics.
+    Same batches, loss, teacher forcing, optimizer and clipping as `train`;
+    returns the best validation metrics.
     """
     from rnnkit.numpy_engine import init_parameters, optim
     from rnnkit.numpy_engine.seq2seq import EncoderDecoder
     from rnnkit.tasks import seq2seq_numpy as npx
 
     _check_training_inputs(train_data, val_data, source, target, model_config)
-    if settings.teacher_forcing < 1.0:
-        raise ConfigError("the numpy engine trains with teacher forcing 1 only; use --teacher-forcing 1, "
-                          "or --engine torch")
     c = model_config
     rng = np.random.default_rng(train_config.seed)
     tensors = init_parameters(c, rng)
@@ -250,7 +246,8 @@ def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVo
         started, total, count = time.perf_counter(), 0.0, 0
         for batch in make_batches(train_data, train_config.batch_size, rng):
             loss, grads = npx.loss_and_grads(c, tensors, batch.src, batch.tgt_in, batch.tgt_out, batch.src_lengths,
-                                             model=model, train=True, rng=rng)
+                                             model=model, train=True, rng=rng,
+                                             teacher_forcing=settings.teacher_forcing)
             if not np.isfinite(loss):
                 raise TrainingError(f"the loss became {loss} at epoch {epoch}; try a lower --lr")
             if train_config.clip_norm:

@@ -52,15 +52,17 @@ class NumpyBackend:
 
 def loss_and_grads(config: ModelConfig, tensors: dict[str, np.ndarray], src: np.ndarray, tgt_in: np.ndarray,
                    tgt_out: np.ndarray, src_lengths: np.ndarray | None = None, model: EncoderDecoder | None = None,
-                   train: bool = False, rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
-    """Mean cross-entropy over real target tokens and its gradient for every tensor (teacher forcing).
+                   train: bool = False, rng: np.random.Generator | None = None,
+                   teacher_forcing: float = 1.0) -> tuple[float, dict[str, np.ndarray]]:
+    """Mean cross-entropy over real target tokens and its gradient for every tensor.
 
     src (N, S) (lengths: src_lengths, or every source S long), tgt_in (N, T) = <s> y,
     tgt_out (N, T) = y </s> padded with PAD_ID (not counted). Pass `model` to reuse
-    one built on `tensors`; `train` and `rng` turn dropout on.
+    one built on `tensors`; `train` and `rng` turn dropout on; teacher_forcing < 1
+    (with `rng`) feeds back the model's own predictions (see EncoderDecoder.forward).
     """
     model = model or EncoderDecoder(config, tensors)
     lengths = np.full(len(src), src.shape[1]) if src_lengths is None else src_lengths
-    logits = model.forward(src, lengths, tgt_in, train=train, rng=rng)
+    logits = model.forward(src, lengths, tgt_in, train=train, rng=rng, teacher_forcing=teacher_forcing)
     loss, dlogits = cross_entropy_with_logits(logits, tgt_out, ignore_index=PAD_ID)
     return loss, model.backward(dlogits)
