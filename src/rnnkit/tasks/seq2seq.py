@@ -31,7 +31,7 @@ from rnnkit.config import ModelConfig, TrainConfig
 from rnnkit.data.generated import generated_pairs
 from rnnkit.data.pairs import BOS_ID, EOS_ID, PAD_ID, UNK_ID, EncodedPairs, PairVocab, encode_pairs, split_by_source
 from rnnkit.decoding import Hypothesis, beam_search, greedy
-from rnnkit.errors import ConfigError, InputError, TrainingError
+from rnnkit.errors import ConfigError, InputError
 
 DATASETS = ("pairs", "dates", "reverse")
 EVAL_BATCH = 256
@@ -224,72 +224,69 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
 def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, target: PairVocab,
                 model_config: ModelConfig, train_config: TrainConfig, settings: Seq2SeqSettings,
                 out_dir: str | Path, progress: bool = True, extra_settings: dict | None = None) -> dict:
-    """Train with the numpy engine (hand-written BPTT, any cell, depth and attention); save the best model.
+    """Train with the numpy engine (hand-written BPTT; any cell, depth, attention, teacher forcing).
 
-    Same batches, loss, teacher forcing, optimizer and clipping as `train`;
-    returns the best validation metrics.
+    The same `Trainer` loop, batches, loss and validation as `train` (optimizer,
+    clipping, early stopping, history, checkpoints); the best model (validation
+    loss) is saved to `out_dir`. Returns the best validation metrics.
     """
-    from rnnkit.numpy_engine import init_parameters, optim
-    from rnnkit.numpy_engine.seq2seq import EncoderDecoder
-    from rnnkit.tasks import seq2seq_numpy as npx
+    from rnnkit.numpy_engine import build_model
+    from rnnkit.numpy_engine.losses import cross_entropy_with_logits
+    from rnnkit.training import Trainer, seed_everything
 
     _check_training_inputs(train_data, val_data, source, target, model_config)
-    c = model_config
-    rng = np.random.default_rng(train_config.seed)
-    tensors = init_parameters(c, rng)
-    model = EncoderDecoder(c, tensors)
-    optimizer = optim.make_optimizer(train_config.optimizer, tensors, train_config.learning_rate,
-                                     train_config.momentum, train_config.weight_decay)
+    rng = seed_everything(train_config.seed)
+    model = build_model(model_config, rng=np.random.default_rng(train_config.seed))
+    saved_settings = {**asdict(settings), **(extra_settings or {})}
     vocab = {"source": source.to_json(), "target": target.to_json()}
-    best, waited = {"loss": np.inf}, 0
-    for epoch in range(1, train_config.epochs + 1):
-        started, total, count = time.perf_counter(), 0.0, 0
-        for batch in make_batches(train_data, train_config.batch_size, rng):
-            loss, grads = npx.loss_and_grads(c, tensors, batch.src, batch.tgt_in, batch.tgt_out, batch.src_lengths,
-                                             model=model, train=True, rng=rng,
-                                             teacher_forcing=settings.teacher_forcing)
-            if not np.isfinite(loss):
-                raise TrainingError(f"the loss became {loss} at epoch {epoch}; try a lower --lr")
-            if train_config.clip_norm:
-                optim.clip_grad_norm(grads, train_config.clip_norm)
-            optimizer.step(grads)
-            tokens = int((batch.tgt_out != PAD_ID).sum())
-            total, count = total + loss * tokens, count + tokens
-        optimizer.lr *= train_config.lr_decay
-        val = numpy_metrics(c, tensors, val_data, settings.max_target_len + 1)
-        improved = val["loss"] < best["loss"]
-        if improved:
-            best, waited = val, 0
-            save_bundle(out_dir, "seq2seq", c, vocab, tensors, settings={**asdict(settings), **(extra_settings or {})},
-                        train={**train_config.to_dict(), "engine": "numpy"},
-                        metrics={f"val_{k}": v for k, v in val.items()})
-        else:
-            waited += 1
-        if progress:
-            print(f"epoch {epoch}: train_loss {total / max(1, count):.4f}  val_loss {val['loss']:.4f}  val_exact_match "
-                  f"{val['exact_match']:.4f}  ({time.perf_counter() - started:.0f}s){'  *best*' if improved else ''}",
-                  file=sys.stderr, flush=True)
-        if train_config.patience and waited >= train_config.patience:
-            break
+    best: dict = {}
+
+    def step(model, batch: PairBatch, rng: np.random.Generator):
+        logits = model.forward(batch.src, batch.src_lengths, batch.tgt_in, train=True, rng=rng,
+                               teacher_forcing=settings.teacher_forcing)
+        loss, dlogits = cross_entropy_with_logits(logits, batch.tgt_out, ignore_index=PAD_ID)
+        real = batch.tgt_out != PAD_ID
+        correct = int(((logits.argmax(-1) == batch.tgt_out) & real).sum())
+        return loss, int(real.sum()), {"accuracy": correct}, model.backward(dlogits)
+
+    def validate(model) -> dict:
+        return numpy_metrics(model_config, model.params, val_data, max_len=settings.max_target_len + 1)
+
+    def save(model, metrics: dict) -> None:
+        best.clear()
+        best.update(metrics)
+        save_bundle(out_dir, "seq2seq", model_config, vocab, model.params, settings=saved_settings,
+                    train={**train_config.to_dict(), "engine": "numpy"},
+                    metrics={f"val_{k}": v for k, v in metrics.items()})
+
+    def batches(epoch: int, rng: np.random.Generator):
+        return make_batches(train_data, train_config.batch_size, rng)
+
+    if progress:
+        print(f"training on {len(train_data)} pairs, validating on {len(val_data)} (numpy engine); model: "
+              f"{describe(model_config)}", file=sys.stderr)
+    Trainer(model, train_config, out_dir, save, progress=progress).fit(batches, step, validate, rng)
     return best
 
 
 def numpy_metrics(config: ModelConfig, tensors: dict, data: EncodedPairs, max_len: int) -> dict:
-    """Teacher-forced loss per target token and greedy exact match, computed by the numpy engine."""
+    """Teacher-forced loss and token accuracy, and greedy exact match, computed by the numpy engine."""
     from rnnkit.numpy_engine.losses import cross_entropy_with_logits
     from rnnkit.tasks import seq2seq_numpy as npx
 
     backend = npx.NumpyBackend(config, tensors)
-    loss_sum, tokens, exact = 0.0, 0, 0
+    loss_sum, tokens, correct, exact = 0.0, 0, 0, 0
     for batch in make_batches(data, EVAL_BATCH, rng=None):
         logits = backend.model.forward(batch.src, batch.src_lengths, batch.tgt_in)
         loss, _ = cross_entropy_with_logits(logits, batch.tgt_out, ignore_index=PAD_ID)
-        n = int((batch.tgt_out != PAD_ID).sum())
-        loss_sum, tokens = loss_sum + loss * n, tokens + n
+        real = batch.tgt_out != PAD_ID
+        loss_sum, tokens = loss_sum + loss * int(real.sum()), tokens + int(real.sum())
+        correct += int(((logits.argmax(-1) == batch.tgt_out) & real).sum())
         hyps = greedy(backend.step, backend.start(batch.src, batch.src_lengths), len(batch.index), BOS_ID, EOS_ID,
                       max_len)
         exact += sum(h.tokens == data.targets[i].tolist() for h, i in zip(hyps, batch.index))
-    return {"loss": loss_sum / max(1, tokens), "exact_match": exact / max(1, len(data))}
+    return {"loss": loss_sum / max(1, tokens), "accuracy": correct / max(1, tokens),
+            "exact_match": exact / max(1, len(data))}
 
 
 def _check_training_inputs(train_data, val_data, source, target, config: ModelConfig) -> None:
