@@ -219,6 +219,7 @@ def main() -> int:
     if args.threads != 1:  # the same step with one thread each: less sensitive to what else the machine runs
         torch.set_num_threads(1)
         with threadpool_limits(limits=1, user_api="blas"):
+            results["matmul_peak_one_thread"] = matmul_peak()
             results["lstm_train_step_one_thread"] = train_step("lstm", args.repeats)
         torch.set_num_threads(args.threads)
         print("lstm train step, one thread", {k: v for k, v in results["lstm_train_step_one_thread"].items()
