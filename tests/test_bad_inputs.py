@@ -210,6 +210,196 @@ def test_empty_batches(model, bundle, capsys, client):
     assert response.status_code == 422 and "empty" in response.json()["error"]["message"]
 
 
+# --------------------------------------------------------------------------- generation (character LM), on every surface
+
+LM_CHARS = "abcdefgh \n"  # 10 characters the model knows
+SERVE = ServeLimits()  # the service's defaults: length 1..2000, primes up to 4000 characters
+GOOD = {"prime": "abc ", "length": 20, "temperature": 0.8, "top_k": None, "seed": 0}
+NEVER_SAW = "never saw in training"
+
+
+def write_lm_bundle(path):
+    """A character-LM bundle with random weights (no training)."""
+    from rnnkit.data.text import CharVocab
+    from rnnkit.numpy_engine.models import init_parameters
+    from rnnkit.tasks.charlm import lm_config
+
+    vocab = CharVocab.build(LM_CHARS)
+    config = lm_config(ModelConfig(vocab_size=1, cell="gru", hidden_size=16, embedding_dim=8), len(vocab))
+    return save_bundle(path, "charlm", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)),
+                       settings={"seq_len": 16})
+
+
+@pytest.fixture(scope="module")
+def lm_bundle(tmp_path_factory):
+    return write_lm_bundle(tmp_path_factory.mktemp("bad_lm") / "lm")
+
+
+@pytest.fixture(scope="module")
+def lm(lm_bundle):
+    return rnnkit.load(lm_bundle)
+
+
+@pytest.fixture(scope="module")
+def lm_client(lm):
+    with TestClient(create_app(lm, ServeLimits())) as test_client:  # the default limits
+        yield test_client
+
+
+# name: (settings over GOOD, the Python API's and the CLI's error (None: accepted), the service's 422 (None: 200))
+SETTINGS = {
+    "length_zero": ({"length": 0}, "length must be", "length: must be a whole number of characters from 1 to 2000"),
+    "length_negative": ({"length": -5}, "length must be", "length: must be a whole number"),
+    "length_over_the_service_limit": ({"length": SERVE.max_generate_chars + 1}, None, "got 2001"),
+    "length_huge": ({"length": 10**12}, "length must be", "from 1 to 2000"),
+    "temperature_zero": ({"temperature": 0.0}, "temperature must be", "temperature: must be a finite number > 0"),
+    "temperature_negative": ({"temperature": -0.5}, "temperature must be", "finite number > 0"),
+    "temperature_nan": ({"temperature": float("nan")}, "temperature must be", "got nan"),
+    "temperature_infinite": ({"temperature": float("inf")}, "temperature must be", "got inf"),
+    "temperature_tiny": ({"temperature": 1e-300}, None, None),  # documented: almost greedy, not an error
+    "temperature_huge": ({"temperature": 1e300}, None, None),   # ... almost uniform
+    "top_k_zero": ({"top_k": 0}, "top-k must be", "top_k: must be a whole number from 1 to 10"),
+    "top_k_over_the_vocabulary": ({"top_k": 11}, "top-k must be", "the model knows 10 characters"),
+    "top_k_the_whole_vocabulary": ({"top_k": 10}, None, None),
+    "top_k_one": ({"top_k": 1}, None, None),
+    "seed_negative": ({"seed": -1}, "seed must be", "seed: must be a whole number from 0"),
+    "seed_huge": ({"seed": 2**62}, None, None),
+}
+
+
+def _flags(options: dict) -> list[str]:
+    flags = []
+    for key, value in options.items():
+        if value is not None:
+            flags += [f"--{key.replace('_', '-')}", str(value) if not isinstance(value, bytes)
+                      else value.decode("utf-8", "surrogateescape")]
+    return flags
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_generation_setting_python_api(lm, name):
+    options, error, _ = SETTINGS[name]
+    settings = {**GOOD, **options}
+    if error:
+        with pytest.raises(InputError, match=error):
+            lm.stream(**settings)  # refused at the call, before any character is written
+        return
+    text = lm.generate(**settings)
+    assert len(text) == settings["length"] and set(text) <= set(LM_CHARS)
+    assert text == lm.generate(**settings)  # the same seed gives the same text
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_generation_setting_command_line(lm_bundle, capsys, name):
+    options, error, _ = SETTINGS[name]
+    settings = {**GOOD, **options}
+    code, out, err = cli(capsys, "generate", lm_bundle, *_flags(settings))
+    if error:
+        assert_one_line_error(code, err, error)
+        assert out == ""
+    else:
+        assert code == 0 and out == settings["prime"] + rnnkit.load(lm_bundle).generate(**settings) + "\n", err
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_generation_setting_service(lm_client, lm, name):
+    options, _, error = SETTINGS[name]
+    settings = {**GOOD, **options}
+    body = json.dumps(settings).encode()  # NaN and Infinity travel as JavaScript's literals, which JSON parsers meet
+    response = lm_client.post("/v1/generate", content=body, headers={"Content-Type": "application/json"})
+    if error:
+        assert response.status_code == 422, response.text[:300]
+        assert response.json()["error"]["status"] == 422 and error in response.json()["error"]["message"]
+    else:
+        assert response.status_code == 200, response.text[:300]
+        assert response.json()["text"] == lm.generate(**settings)
+    assert lm_client.post("/v1/generate", json=GOOD).status_code == 200  # and the next one works
+
+
+# name: (prime, the Python API's and the CLI's error (None: accepted),
+#        the service: {facts} of its 200 answer (unseen characters skipped, the default), or (status, error))
+PRIMES = {
+    "empty": ("", None, {"prime_read": 0, "unknown": 0}),  # documented: starts after a newline
+    "whitespace_only": ("  \t\u3000 ", NEVER_SAW, {"prime_read": 3, "unknown": 2}),
+    "emoji_only": ("😀🎬", NEVER_SAW, {"prime_read": 0, "unknown": 2}),
+    "other_scripts_only": ("映画は", NEVER_SAW, {"prime_read": 0, "unknown": 3}),
+    "nul_and_control_characters": ("ab\x00c\x1b[d", NEVER_SAW, {"prime_read": 4, "unknown": 3}),
+    "zero_width_and_rtl_marks": ("\u200fab\u200bc\u202e", NEVER_SAW, {"prime_read": 3, "unknown": 3}),
+    "lone_surrogate": ("ab\ud800c", "lone surrogate", {"prime_read": 3, "unknown": 1}),
+    "repeated_unseen_character": ("aXbXcX", NEVER_SAW, {"prime_read": 3, "unknown": 3}),
+    "over_the_service_limit": ("abc " * 1001, None, (422, "4004 characters, more than this server's limit of 4000")),
+    "a_megabyte": ("a" * 1_000_000, "at most 100000", (422, "limit of 4000")),
+    "not_utf8_bytes": (b"ab \xff\xfe", "UTF-8", (400, "UTF-8")),
+    "a_number": (42, "must be text", (422, "prime: must be a string")),
+    "null": (None, "must be text", (422, "got null")),
+    "a_list": (["abc"], "must be text", (422, "got a list")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRIMES))
+def test_prime_python_api(lm, name):
+    prime, error, _ = PRIMES[name]
+    if isinstance(prime, bytes):
+        error = "must be text"  # the Python API takes str
+    if error:
+        with pytest.raises(InputError, match=error):
+            lm.stream(**{**GOOD, "prime": prime})
+    else:
+        assert len(lm.generate(**{**GOOD, "prime": prime})) == GOOD["length"]
+
+
+@pytest.mark.parametrize("name", sorted(name for name, (prime, _, _) in PRIMES.items() if isinstance(prime, (str, bytes))))
+def test_prime_command_line(lm_bundle, capsys, name):
+    prime, error, _ = PRIMES[name]
+    if isinstance(prime, str) and "\ud800" in prime:
+        error = "UTF-8"  # on a command line a lone surrogate can only come from bytes that are not UTF-8
+    code, out, err = cli(capsys, "generate", lm_bundle, *_flags({**GOOD, "prime": prime}))
+    if error:
+        assert_one_line_error(code, err, error)
+    else:
+        assert code == 0 and out.startswith(prime) and len(out) == len(prime) + GOOD["length"] + 1, err
+
+
+@pytest.mark.parametrize("name", sorted(PRIMES))
+def test_prime_service(lm_client, lm, name):
+    prime, _, outcome = PRIMES[name]
+    if isinstance(prime, bytes):
+        body = b'{"prime": "' + prime + b'", "length": 20}'
+    else:
+        body = json.dumps({**GOOD, "prime": prime}).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+    response = lm_client.post("/v1/generate", content=body, headers={"Content-Type": "application/json"})
+    if isinstance(outcome, tuple):
+        status, error = outcome
+        assert response.status_code == status, response.text[:300]
+        assert response.json()["error"]["status"] == status and error in response.json()["error"]["message"]
+    else:
+        assert response.status_code == 200, response.text[:300]
+        answer = response.json()
+        assert {k: answer[k] for k in outcome} == outcome
+        assert answer["unknown_handling"] == ("skipped" if outcome["unknown"] else "none")
+        assert sum(u["count"] for u in answer["unknown_characters"]) == outcome["unknown"]
+        read = "".join(c for c in prime if c in LM_CHARS)  # what the model read: the prime without unseen characters
+        assert answer["text"] == lm.generate(**{**GOOD, "prime": read})
+        refused = lm_client.post("/v1/generate", content=json.dumps({**GOOD, "prime": prime, "unknown": "refuse"}),
+                                 headers={"Content-Type": "application/json"})
+        if outcome["unknown"]:
+            assert refused.status_code == 422 and ("lone surrogate" if "\ud800" in prime else NEVER_SAW) in refused.text
+        else:
+            assert refused.status_code == 200
+    assert lm_client.post("/v1/generate", json=GOOD).status_code == 200  # and the next one works
+
+
+def test_generation_on_a_sentiment_bundle_and_sentiment_on_a_character_lm(bundle, lm_bundle, client, lm_client, capsys):
+    code, _, err = cli(capsys, "generate", bundle, "--length", "5")
+    assert_one_line_error(code, err, "needs a charlm bundle")
+    response = client.post("/v1/generate", json=GOOD)
+    assert response.status_code == 404 and "sentiment model" in response.json()["error"]["message"]
+    code, _, err = cli(capsys, "predict", lm_bundle, "abc")
+    assert code == 2 and "rnnkit generate" in err and "Traceback" not in err
+    response = lm_client.post("/v1/predict", json={"text": "abc"})
+    assert response.status_code == 404 and "charlm model" in response.json()["error"]["message"]
+
+
 # --------------------------------------------------------------------------- a directory where a file belongs
 
 

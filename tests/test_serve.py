@@ -291,7 +291,10 @@ def test_batcher_combines_waiting_requests_and_refuses_beyond_the_queue():
 @pytest.mark.parametrize("kwargs,fragment", [
     ({"max_text_chars": 2_000_000}, "could never arrive"), ({"max_texts": 5000}, "could never be queued"),
     ({"explain_max_words": 4096}, "could never be queued"), ({"timeout_seconds": float("nan")}, "timeout_seconds"),
-    ({"timeout_seconds": 0}, "timeout_seconds"), ({"max_texts": 0}, "max_texts"), ({"batch_texts": 2.5}, "batch_texts")])
+    ({"timeout_seconds": 0}, "timeout_seconds"), ({"max_texts": 0}, "max_texts"), ({"batch_texts": 2.5}, "batch_texts"),
+    ({"max_generate_chars": 100_001}, "most rnnkit generates"), ({"max_generate_chars": 0}, "max_generate_chars"),
+    ({"max_prime_chars": 200_000, "max_body_bytes": 10**7}, "most rnnkit generates or reads"),
+    ({"max_prime_chars": 5000, "max_body_bytes": 4000, "max_text_chars": 4000}, "such a prime could never arrive")])
 def test_inconsistent_limits_are_refused_at_startup(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         ServeLimits(**kwargs)
@@ -363,3 +366,219 @@ def test_translate_equals_the_model_and_checks_its_options(seq2seq_bundle):
         assert_error(post(c, "/v1/translate", {"text": "x" * 2001, "truncate": False}), 422, "limit of 2000")
         assert_error(post(c, "/v1/predict", {"text": "abc"}), 404, "seq2seq model")
         assert c.get("/v1/model").json()["endpoints"] == ["/v1/translate"]
+
+
+# --------------------------------------------------------------------------- character-LM bundles
+
+TINY_TEXT = "".join(f"the cat sat on the mat {i % 7}.\n" for i in range(300))  # 19 distinct characters
+LM_LIMITS = ServeLimits(max_body_bytes=200_000, max_text_chars=2_000, max_generate_chars=300, max_prime_chars=500)
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    """A one-layer LSTM character LM trained for 3 epochs on TINY_TEXT (about a second, numpy engine)."""
+    from rnnkit.config import TrainConfig
+    from rnnkit.tasks import charlm
+
+    out = tmp_path_factory.mktemp("charlm") / "tiny"
+    config = ModelConfig(vocab_size=1, cell="lstm", hidden_size=32, embedding_dim=16, dropout=0.0)
+    train = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-2, seed=0, threads=1, checkpoint_every=0)
+    charlm.train(TINY_TEXT, config, train, charlm.CharLMSettings(seq_len=32), out, progress=False, engine="numpy")
+    return load_predictor(out, engine=ENGINE)
+
+
+@pytest.fixture(scope="module")
+def lm_client(lm):
+    with TestClient(create_app(lm, LM_LIMITS, engine=ENGINE)) as test_client:
+        yield test_client
+
+
+def ndjson(response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_generate_equals_the_library_and_reports_its_facts(lm_client, lm):
+    answer = post(lm_client, "/v1/generate", {"prime": "the ", "length": 120, "temperature": 0.7, "top_k": 5,
+                                              "seed": 3}).json()
+    assert answer["text"] == lm.generate("the ", 120, temperature=0.7, top_k=5, seed=3)
+    assert len(answer["text"]) == answer["length"] == 120 and "mat" in answer["text"]
+    assert {k: v for k, v in answer.items() if k != "text"} == {
+        "length": 120, "seed": 3, "temperature": 0.7, "top_k": 5, "prime_chars": 4, "prime_read": 4,
+        "truncated": False, "unknown": 0, "unknown_characters": [], "unknown_handling": "none"}
+    defaults = post(lm_client, "/v1/generate", {"seed": 1}).json()  # empty prime: starts after a newline
+    assert defaults["text"] == lm.generate("", 200, temperature=0.8, seed=1)
+    assert defaults["prime_read"] == 0 and defaults["temperature"] == 0.8 and defaults["top_k"] is None
+
+
+def test_same_seed_same_text_and_a_drawn_seed_is_returned(lm_client):
+    body = {"prime": "the cat ", "length": 80, "temperature": 1.0}
+    first = post(lm_client, "/v1/generate", {**body, "seed": 7}).json()
+    assert post(lm_client, "/v1/generate", {**body, "seed": 7}).json() == first
+    assert post(lm_client, "/v1/generate", {**body, "seed": 8}).json()["text"] != first["text"]
+    drawn = post(lm_client, "/v1/generate", body).json()
+    assert isinstance(drawn["seed"], int) and drawn["seed"] >= 0
+    assert post(lm_client, "/v1/generate", {**body, "seed": drawn["seed"]}).json()["text"] == drawn["text"]
+    big = post(lm_client, "/v1/generate", {**body, "seed": 2**63 - 1}).json()
+    assert big["seed"] == 2**63 - 1 and len(big["text"]) == 80
+
+
+def test_stream_sends_the_facts_then_the_text_then_done(lm_client, lm):
+    body = {"prime": "the ", "length": 250, "temperature": 0.9, "seed": 5}
+    lines = ndjson(post(lm_client, "/v1/generate", {**body, "stream": True}))
+    whole = post(lm_client, "/v1/generate", body).json()
+    assert lines[0] == {k: v for k, v in whole.items() if k != "text"}
+    assert lines[-1] == {"done": True, "length": 250}
+    assert all(set(line) == {"text"} and line["text"] for line in lines[1:-1])
+    assert "".join(line["text"] for line in lines[1:-1]) == whole["text"] == lm.generate("the ", 250, 0.9, seed=5)
+
+
+def test_prime_characters_never_seen_in_training_are_skipped_and_named(lm_client, lm):
+    answer = post(lm_client, "/v1/generate", {"prime": "the Cat 😀 sat\u200b on\u0000 ", "length": 40,
+                                              "seed": 2}).json()
+    assert answer["text"] == lm.generate("the at  sat on ", 40, temperature=0.8, seed=2)
+    assert answer["unknown"] == 4 and answer["unknown_handling"] == "skipped"
+    assert answer["prime_chars"] == 19 and answer["prime_read"] == 15
+    assert answer["unknown_characters"] == [
+        {"character": "C", "code_point": "U+0043", "count": 1}, {"character": "😀", "code_point": "U+1F600", "count": 1},
+        {"character": "\u200b", "code_point": "U+200B", "count": 1}, {"character": "\u0000", "code_point": "U+0000", "count": 1}]
+    only_unknown = post(lm_client, "/v1/generate", {"prime": "映画 😀"[:2], "length": 30, "seed": 4}).json()
+    assert only_unknown["prime_read"] == 0 and only_unknown["text"] == lm.generate("", 30, 0.8, seed=4)
+    surrogate = post(lm_client, "/v1/generate", b'{"prime": "the \\ud800cat", "length": 10, "seed": 1}')
+    assert surrogate.status_code == 200 and surrogate.json()["unknown_characters"][0]["code_point"] == "U+D800"
+    refused = post(lm_client, "/v1/generate", {"prime": "the Cat", "unknown": "refuse"})
+    assert_error(refused, 422, "never saw in training", "U+0043", '"unknown": "skip"')
+
+
+def test_a_prime_over_the_limit_is_refused_or_its_end_read(lm_client, lm):
+    prime = TINY_TEXT[:700]
+    assert_error(post(lm_client, "/v1/generate", {"prime": prime}), 422, "700 characters", "limit of 500",
+                 '"truncate": true')
+    answer = post(lm_client, "/v1/generate", {"prime": prime, "truncate": True, "length": 30, "seed": 0}).json()
+    assert answer["truncated"] is True and answer["prime_chars"] == 700 and answer["prime_read"] == 500
+    assert answer["text"] == lm.generate(prime[-500:], 30, 0.8, seed=0)
+
+
+@pytest.mark.parametrize("body,fragments", [
+    ({"length": 0}, ["length", "from 1 to 300"]),
+    ({"length": -5}, ["length", "from 1 to 300"]),
+    ({"length": 301}, ["length", "from 1 to 300", "got 301"]),
+    ({"length": 100_000}, ["length", "server's limit"]),
+    ({"length": 2.5}, ["length", "whole number"]),
+    ({"length": "10"}, ["length", "got a string"]),
+    ({"length": True}, ["length", "whole number"]),
+    ({"length": None}, ["length", "got null"]),
+    ({"temperature": 0}, ["temperature", "finite number > 0"]),
+    ({"temperature": -1.5}, ["temperature", "finite number > 0"]),
+    (b'{"temperature": NaN}', ["temperature", "got nan"]),
+    (b'{"temperature": Infinity}', ["temperature", "got inf"]),
+    (b'{"temperature": 1e999}', ["temperature", "finite"]),
+    ({"temperature": "hot"}, ["temperature", "got a string"]),
+    ({"temperature": "0.8"}, ["temperature", "got a string"]),
+    ({"temperature": None}, ["temperature", "got null"]),
+    ({"temperature": [1]}, ["temperature", "got a list"]),
+    ({"top_k": 0}, ["top_k", "from 1 to 19", "or null"]),
+    ({"top_k": 20}, ["top_k", "the model knows 19 characters"]),
+    ({"top_k": -1}, ["top_k", "from 1 to 19"]),
+    ({"top_k": 3.0}, ["top_k", "whole number"]),
+    ({"seed": -1}, ["seed", "from 0 to 2**63-1"]),
+    ({"seed": 2**64}, ["seed", "from 0 to 2**63-1"]),
+    ({"seed": "7"}, ["seed", "got a string"]),
+    ({"prime": 5}, ["prime", "must be a string", "got 5"]),
+    ({"prime": None}, ["prime", "got null"]),
+    ({"prime": ["the"]}, ["prime", "got a list"]),
+    ({"prime": {"a": 1}}, ["prime", "got an object"]),
+    ({"unknown": "ignore"}, ["unknown", "'skip' or 'refuse'"]),
+    ({"stream": "yes"}, ["stream", "boolean"]),
+    ({"truncate": 1}, ["truncate", "boolean"]),
+    ({"prime": "the", "model": "/etc/passwd"}, ["model", "Extra inputs"]),
+    ({"text": "the"}, ["text", "Extra inputs"]),
+    ([], ["expected fields"]),
+])
+def test_every_bad_generation_setting_is_a_422_naming_the_fix(lm_client, body, fragments):
+    assert_error(post(lm_client, "/v1/generate", body), 422, *fragments)
+    assert post(lm_client, "/v1/generate", {"prime": "the", "length": 5}).status_code == 200  # and the server is fine
+
+
+def test_a_charlm_server_answers_404_for_other_tasks_and_describes_itself(lm_client, lm):
+    for path in ("/v1/predict", "/v1/explain", "/v1/translate"):
+        assert_error(post(lm_client, path, {"text": "the cat"}), 404, "charlm model", "/v1/generate")
+        assert_error(post(lm_client, path, {"nonsense": 1}), 404, "charlm model")  # 404 before the fields
+    info = lm_client.get("/v1/model").json()
+    assert info["task"] == "charlm" and info["endpoints"] == ["/v1/generate"] and info["labels"] is None
+    assert info["config"] == lm.bundle.config.to_dict() and "val_loss" in info["metrics"]
+    assert info["generation"] == {"characters": "".join(lm.vocab.tokens[1:]), "vocabulary": 19, "max_length": 300,
+                                  "max_prime_chars": 500, "defaults": {"length": 200, "temperature": 0.8,
+                                                                       "top_k": None, "unknown": "skip"}}
+    assert info["limits"]["max_generate_chars"] == 300
+    schema = lm_client.get("/openapi.json").json()["components"]["schemas"]["GenerateRequest"]["properties"]
+    assert schema["length"]["maximum"] == 300 and schema["top_k"]["anyOf"][0]["maximum"] == 19
+
+
+def test_other_servers_answer_404_for_generate(client, seq2seq_bundle):
+    assert_error(post(client, "/v1/generate", {"prime": "the", "length": 5}), 404, "sentiment model", "charlm")
+    with TestClient(create_app(seq2seq_bundle, LIMITS, engine=ENGINE)) as c:
+        assert_error(post(c, "/v1/generate", {"prime": "abc"}), 404, "seq2seq model", "/v1/translate")
+
+
+class SlowLM:
+    """A real character LM that writes each character `delay` seconds late."""
+
+    def __init__(self, model, delay):
+        self.model, self.delay = model, delay
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def stream(self, *args, **kwargs):
+        pieces = self.model.stream(*args, **kwargs)  # options checked now, as the library does
+        for piece in pieces:
+            time.sleep(self.delay)
+            yield piece
+
+
+def test_a_generation_counts_against_the_timeout_and_stops_there(lm):
+    limits = ServeLimits(timeout_seconds=0.3, max_generate_chars=300)
+    slow = SlowLM(lm, delay=0.01)  # 300 characters would take 3 s
+    with TestClient(create_app(slow, limits, engine=ENGINE)) as c:
+        started = time.monotonic()
+        response = post(c, "/v1/generate", {"prime": "the", "length": 300, "seed": 0})
+        assert_error(response, 503, "did not finish within 0.3 s", "of 300 characters written", "fewer characters")
+        assert time.monotonic() - started < 1.5
+        slow.delay = 0.0
+        started = time.monotonic()  # the model thread stopped at the deadline: the next answer is not held up
+        assert post(c, "/v1/generate", {"prime": "the", "length": 20, "seed": 0}).status_code == 200
+        assert time.monotonic() - started < 1.0
+        slow.delay = 0.01
+        lines = ndjson(post(c, "/v1/generate", {"prime": "the", "length": 300, "seed": 0, "stream": True}))
+        assert lines[0]["seed"] == 0 and "text" in lines[1]
+        assert lines[-1]["error"]["status"] == 503 and "did not finish within 0.3 s" in lines[-1]["error"]["message"]
+        written = sum(len(line.get("text", "")) for line in lines)
+        assert 0 < written < 300 and f"({written} of 300" in lines[-1]["error"]["message"]
+
+
+def test_generations_beyond_the_queue_limit_are_503(lm):
+    from rnnkit.serve.charlm import GenerationService
+    from rnnkit.serve.guard import ApiError
+
+    service = GenerationService(lm, ServeLimits(max_queued_texts=256))
+    service.admit()
+    service.running = 256
+    with pytest.raises(ApiError) as refused:
+        service.admit()
+    assert refused.value.status == 503 and "256 generations are already waiting" in refused.value.message
+
+
+GENERATE_FIELDS = st.dictionaries(st.sampled_from(["prime", "length", "temperature", "top_k", "seed", "unknown",
+                                                   "truncate", "stream", "text"]), JSON_VALUES, max_size=4)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(GENERATE_FIELDS.map(lambda d: json.dumps(d).encode()), st.binary(max_size=64)),
+       path=st.sampled_from(["/v1/generate", "/v1/predict"]))
+def test_no_generate_body_ever_causes_a_server_error(lm_client, body, path):
+    response = post(lm_client, path, body)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert response.json()["error"]["status"] == response.status_code

@@ -8,6 +8,8 @@
 Modules: `app` (endpoints, errors), `limits` (ServeLimits, checked at startup),
 `guard` (body size, timeout, content type, UTF-8 before the app reads a body),
 `batcher` (concurrent requests share model calls), `sentiment` (truncation,
-leave-one-word-out explanations), `command` (the CLI), `static/` (the page).
+leave-one-word-out explanations), `charlm` (/v1/generate: settings, unseen prime
+characters, the deadline, streaming), `command` (the CLI), `static/` (the page,
+for whichever task the bundle has).
 This package imports FastAPI only in `app`; the CLI registers without it.
 """

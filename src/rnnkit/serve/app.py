@@ -1,11 +1,15 @@
 """The HTTP API and the page for one loaded bundle (FastAPI).
 
-    GET  /                 the page: type a review, see the label, probability and the words that mattered
+    GET  /                 the page, for the bundle's task: a review -> label, probability and the words that
+                           mattered; a prime -> generated text; a source text -> its translation
     GET  /healthz          liveness: {"status": "ok"}
     GET  /v1/model         task, engine, model config, text settings, training metrics, limits
-    POST /v1/predict       {"text": "..."} -> {"prediction": {...}};  {"texts": [...]} -> {"predictions": [...]}
+    POST /v1/predict       sentiment bundles: {"text": "..."} -> {"prediction": {...}};  {"texts": [...]} -> {"predictions": [...]}
     POST /v1/explain       {"text": "...", "top_k": 10} -> prediction + the words that pushed it most
-    POST /v1/generate      character LM bundles;  POST /v1/translate  seq2seq bundles (404 otherwise)
+    POST /v1/generate      character LM bundles: {"prime": "...", "length": 200, "temperature": 0.8, "seed": 1}
+                           -> the continuation and facts (seed used, unseen prime characters); "stream": true: NDJSON
+    POST /v1/translate     seq2seq bundles: {"text": "..."} or {"texts": [...]}
+    (an endpoint of another task answers 404 naming this bundle's task)
     GET  /openapi.json     the OpenAPI schema;  GET /docs  Swagger UI (its assets come from a CDN)
 
 Every error is JSON, {"error": {"status": ..., "message": ...}}, with a 4xx status
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from starlette.exceptions import HTTPException
@@ -34,7 +38,8 @@ from starlette.exceptions import HTTPException
 from rnnkit import __version__
 from rnnkit.errors import InputError, RnnkitError
 from rnnkit.serve.batcher import Batcher, QueueFull
-from rnnkit.serve.guard import BodyGuard, error_body
+from rnnkit.serve.charlm import NDJSON, GenerateResponse, GenerationService
+from rnnkit.serve.guard import ApiError, BodyGuard, error_body
 from rnnkit.serve.limits import ServeLimits
 from rnnkit.serve.sentiment import SentimentService
 
@@ -59,12 +64,6 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8", "replace")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
 
 
 # --------------------------------------------------------------------------- request / response shapes
@@ -160,17 +159,22 @@ ERROR_RESPONSES = {status: {"description": text, "content": {"application/json":
     "error": {"status": status, "message": text}}}}} for status, text in (
     (400, "malformed JSON or a body that is not UTF-8"), (404, "the bundle's task has no such endpoint"),
     (408, "the body did not arrive in time"), (413, "the body is over max_body_bytes"),
-    (415, "the content type is not application/json"), (422, "wrong types, empty text, too many texts"),
+    (415, "the content type is not application/json"), (422, "wrong types, empty text, too many texts, bad generation settings"),
     (503, "the model is busy or took longer than the timeout"))}
 
 
 # --------------------------------------------------------------------------- the app
 
 def create_app(predictor, limits: ServeLimits | None = None, engine: str = "numpy") -> FastAPI:
-    """The service for `predictor` (from `rnnkit.tasks.load_predictor`), with `limits`."""
+    """The service for `predictor` (from `rnnkit.tasks.load_predictor`), with `limits`.
+
+    Only the endpoints of the bundle's task are served; the others answer 404 naming the task
+    (before reading the request's fields).
+    """
     limits = limits or ServeLimits()
     task = predictor.bundle.task
     service = SentimentService(predictor, limits) if task == "sentiment" else None
+    generator = GenerationService(predictor, limits) if task == "charlm" else None
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
     batcher = Batcher(service.probabilities, limits.batch_texts, limits.max_queued_texts, model_thread) if service else None
 
@@ -202,10 +206,12 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     async def model_call(items: list[np.ndarray]) -> np.ndarray:
         return await in_time(batcher.run(items))
 
-    def sentiment_only(path: str) -> SentimentService:
-        if service is None:
-            raise ApiError(404, _task_mismatch(task, path, "sentiment"))
-        return service
+    def not_here(path: str, summary: str, needed: str) -> None:
+        """`path` for a task this bundle is not: 404 naming the bundle's task."""
+        async def unsupported():
+            raise ApiError(404, _task_mismatch(task, path, needed))
+
+        app.post(path, summary=f"{summary} ({needed} bundles; this server: 404)", responses=ERROR_RESPONSES)(unsupported)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -218,49 +224,68 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     @app.get("/v1/model", summary="what model this server runs")
     async def model_info():
         bundle = predictor.bundle
-        return {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
+        info = {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
                 "config": bundle.config.to_dict(), "settings": bundle.settings, "metrics": bundle.metrics,
                 "labels": list(service.labels) if service else None,
                 "endpoints": list(TASK_ENDPOINTS.get(task, ())), "limits": asdict(limits)}
+        if generator:
+            info["generation"] = generator.describe()
+        return info
 
-    @app.post("/v1/predict", summary="sentiment of one or many reviews", responses={
-        200: {"model": PredictResponse}, **ERROR_RESPONSES})
-    async def predict(request: PredictRequest):
-        svc = sentiment_only("/v1/predict")
-        encoded = svc.encode_all(request.all_texts(limits))
-        probabilities = await model_call([ids for ids, _ in encoded])
-        return JSON(request.answer("prediction", [svc.prediction(p, facts) for p, (_, facts) in zip(probabilities, encoded)]))
+    if service:
+        @app.post("/v1/predict", summary="sentiment of one or many reviews", responses={
+            200: {"model": PredictResponse}, **ERROR_RESPONSES})
+        async def predict(request: PredictRequest):
+            encoded = service.encode_all(request.all_texts(limits))
+            probabilities = await model_call([ids for ids, _ in encoded])
+            return JSON(request.answer("prediction", [service.prediction(p, facts)
+                                                      for p, (_, facts) in zip(probabilities, encoded)]))
 
-    @app.post("/v1/explain", summary="prediction and the words that pushed it most (leave one word out)",
-              responses={200: {"model": ExplainResponse}, **ERROR_RESPONSES})
-    async def explain(request: ExplainRequest):
-        svc = sentiment_only("/v1/explain")
-        plan = svc.explain_plan(request.text)
-        probabilities = await model_call(plan.sequences)
-        return JSON(svc.explain_result(plan, probabilities, request.top_k))
+        @app.post("/v1/explain", summary="prediction and the words that pushed it most (leave one word out)",
+                  responses={200: {"model": ExplainResponse}, **ERROR_RESPONSES})
+        async def explain(request: ExplainRequest):
+            plan = service.explain_plan(request.text)
+            probabilities = await model_call(plan.sequences)
+            return JSON(service.explain_result(plan, probabilities, request.top_k))
+    else:
+        not_here("/v1/predict", "sentiment of one or many reviews", "sentiment")
+        not_here("/v1/explain", "prediction and the words that pushed it most", "sentiment")
 
-    @app.post("/v1/generate", summary="continue a text (character LM bundles)", responses=ERROR_RESPONSES)
-    async def generate():
-        raise ApiError(404, _task_mismatch(task, "/v1/generate", "charlm"))
+    if generator:
+        async def generate(request):
+            generator.admit()
+            plan = generator.plan(request)
+            if request.stream:
+                return StreamingResponse(generator.lines(plan, model_thread), media_type=NDJSON,
+                                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+            return JSON(await generator.run(plan, model_thread))
 
-    @app.post("/v1/translate", summary="translate one or many texts (seq2seq bundles)",
-              responses={200: {"model": TranslateResponse}, **ERROR_RESPONSES})
-    async def translate(request: TranslateRequest):
-        if task != "seq2seq":
-            raise ApiError(404, _task_mismatch(task, "/v1/translate", "seq2seq"))
-        texts = [_cap_source(t, limits.max_text_chars, request.truncate) for t in request.all_texts(limits)]
-        options = {"beam": request.beam, "max_len": request.max_len, "alpha": request.alpha, "truncate": request.truncate}
-        loop = asyncio.get_running_loop()
-        results = await in_time(loop.run_in_executor(model_thread, lambda: predictor.translate(texts, **options)))
-        return JSON(request.answer("translation", results))
+        # the request model is built for this server (its limits, the model's characters); FastAPI needs the
+        # class itself, not the string `from __future__ import annotations` would leave
+        generate.__annotations__ = {"request": generator.request_model}
+        app.post("/v1/generate", summary="continue a text (character LM): JSON, or NDJSON lines with stream", responses={
+            200: {"model": GenerateResponse, "content": {NDJSON: {}}}, **ERROR_RESPONSES})(generate)
+    else:
+        not_here("/v1/generate", "continue a text", "charlm")
+
+    if task == "seq2seq":
+        @app.post("/v1/translate", summary="translate one or many texts (seq2seq bundles)",
+                  responses={200: {"model": TranslateResponse}, **ERROR_RESPONSES})
+        async def translate(request: TranslateRequest):
+            texts = [_cap_source(t, limits.max_text_chars, request.truncate) for t in request.all_texts(limits)]
+            options = {"beam": request.beam, "max_len": request.max_len, "alpha": request.alpha,
+                       "truncate": request.truncate}
+            loop = asyncio.get_running_loop()
+            results = await in_time(loop.run_in_executor(model_thread, lambda: predictor.translate(texts, **options)))
+            return JSON(request.answer("translation", results))
+    else:
+        not_here("/v1/translate", "translate one or many texts", "seq2seq")
 
     return app
 
 
 def _task_mismatch(task: str, path: str, needed: str) -> str:
     answers = ", ".join(TASK_ENDPOINTS.get(task, ())) or "no task endpoint"
-    if task == needed:
-        return f"{path} is not available in this rnnkit for {needed} bundles yet"
     return f"this bundle is a {task} model; {path} needs a {needed} bundle (this one answers {answers})"
 
 

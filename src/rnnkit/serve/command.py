@@ -18,8 +18,9 @@ def register(commands, train_tasks) -> None:
     d = ServeLimits()
     serve = commands.add_parser(
         "serve", help="serve a bundle over HTTP: JSON API + a web page",
-        description="Serve a trained bundle: POST /v1/predict, /v1/explain (sentiment), GET /healthz, "
-                    "/v1/model, /openapi.json, and a page at /. Binds to 127.0.0.1 unless --host says otherwise.")
+        description="Serve a trained bundle: POST /v1/predict, /v1/explain (sentiment), /v1/generate (charlm), "
+                    "/v1/translate (seq2seq), GET /healthz, /v1/model, /openapi.json, and a page at /. "
+                    "Binds to 127.0.0.1 unless --host says otherwise.")
     serve.add_argument("bundle", help="bundle directory written by rnnkit train")
     serve.add_argument("--host", default=LOOPBACK_DEFAULT, help="address to bind (default %(default)s: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default %(default)s)")
@@ -42,6 +43,10 @@ def register(commands, train_tasks) -> None:
                         help="texts waiting for the model before requests get 503 (default %(default)s)")
     limits.add_argument("--max-connections", type=int, default=d.max_connections,
                         help="open connections before new ones get 503 (default %(default)s)")
+    limits.add_argument("--max-generate-chars", type=int, default=d.max_generate_chars,
+                        help="most characters one /v1/generate request may ask for (default %(default)s)")
+    limits.add_argument("--max-prime-chars", type=int, default=d.max_prime_chars,
+                        help="longest prime /v1/generate reads (default %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
@@ -50,7 +55,8 @@ def limits_from(args) -> ServeLimits:
     return ServeLimits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                        max_text_chars=args.max_text_chars, explain_max_words=args.explain_max_words,
                        timeout_seconds=args.timeout, max_queued_texts=args.max_queued_texts,
-                       batch_texts=args.batch_texts, max_connections=args.max_connections)
+                       batch_texts=args.batch_texts, max_connections=args.max_connections,
+                       max_generate_chars=args.max_generate_chars, max_prime_chars=args.max_prime_chars)
 
 
 def cmd_serve(args) -> int:

@@ -19,6 +19,14 @@ from rnnkit.serve.limits import ServeLimits
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+class ApiError(Exception):
+    """An answer other than 200 that a handler gives (the app turns it into error_body JSON)."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
 class RequestRejected(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

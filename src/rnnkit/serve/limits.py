@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, fields
 
 from rnnkit.errors import ConfigError
+from rnnkit.tasks.charlm import MAX_LENGTH, MAX_PRIME_CHARS
 
 LOOPBACK_DEFAULT = "127.0.0.1"
 
@@ -29,9 +30,14 @@ class ServeLimits:
         explain_max_words: /v1/explain leaves out at most this many distinct words (first ones in the text).
         timeout_seconds: a request head and then its body must each arrive within this (else 408), and
             an answer be ready within it (else 503).
-        max_queued_texts: texts waiting for the model across all requests; beyond it new requests get 503.
+        max_queued_texts: texts waiting for the model across all requests (a generation counts as one);
+            beyond it new requests get 503.
         batch_texts: most texts the model runs in one call (requests waiting together are batched).
         max_connections: open connections plus running requests; beyond it uvicorn answers 503.
+        max_generate_chars: most characters one /v1/generate request may ask for (character LMs); more get 422.
+            The whole generation must also finish within timeout_seconds (else 503).
+        max_prime_chars: longest prime /v1/generate reads; a longer one gets 422, or with "truncate": true
+            only its last max_prime_chars characters are read.
     """
 
     max_body_bytes: int = 1_048_576
@@ -42,6 +48,8 @@ class ServeLimits:
     max_queued_texts: int = 4096
     batch_texts: int = 256
     max_connections: int = 256
+    max_generate_chars: int = 2_000
+    max_prime_chars: int = 4_000
 
     def __post_init__(self) -> None:
         self.validate()
@@ -58,6 +66,14 @@ class ServeLimits:
         if self.max_text_chars > self.max_body_bytes:
             raise ConfigError(f"max_text_chars ({self.max_text_chars}) is larger than max_body_bytes "
                               f"({self.max_body_bytes}): such a text could never arrive; lower it or raise the body limit")
+        for name, value, library in (("max_generate_chars", self.max_generate_chars, MAX_LENGTH),
+                                     ("max_prime_chars", self.max_prime_chars, MAX_PRIME_CHARS)):
+            if value > library:
+                raise ConfigError(f"{name} ({value}) is larger than the most rnnkit generates or reads in one call "
+                                  f"({library}); lower it")
+        if self.max_prime_chars > self.max_body_bytes:
+            raise ConfigError(f"max_prime_chars ({self.max_prime_chars}) is larger than max_body_bytes "
+                              f"({self.max_body_bytes}): such a prime could never arrive; lower it or raise the body limit")
         for name, needed in (("max_texts", self.max_texts), ("explain_max_words", self.explain_max_words + 1)):
             if needed > self.max_queued_texts:
                 raise ConfigError(f"{name} needs {needed} queue places but max_queued_texts is {self.max_queued_texts}: "

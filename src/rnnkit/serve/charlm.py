@@ -1,0 +1,296 @@
+"""What the service does with a character language model: check the settings, read the prime, generate in time.
+
+    POST /v1/generate  {"prime": "ROMEO:", "length": 200, "temperature": 0.8, "top_k": null, "seed": 1}
+      -> {"text": "<the continuation, without the prime>", "length": 200, "seed": 1, "temperature": 0.8,
+          "top_k": null, "prime_chars": 6, "prime_read": 6, "truncated": false,
+          "unknown": 0, "unknown_characters": [], "unknown_handling": "none"}
+
+Settings are checked before the model runs; each bad one is a 422 naming the
+fix: `length` 1..max_generate_chars, `temperature` a finite number > 0, `top_k`
+1..(characters the model knows) or null, `seed` 0..2**63-1 or null (then one is
+drawn, and the answer says which: the same seed and settings give the same
+text, on either engine), `prime` a string of at most max_prime_chars characters
+(`"truncate": true` reads only its last max_prime_chars characters instead).
+
+Characters of the prime the model never saw in training: with `"unknown":
+"skip"` (the default) they are left out of what the model reads, and the answer
+names them (`unknown_characters`: character, code point, count) with
+`unknown_handling: "skipped"`; `"unknown": "refuse"` answers 422 naming them,
+as `rnnkit generate` does. A prime that is empty, or holds only unseen
+characters, starts after a newline (`prime_read: 0`), as in the library.
+
+The generation runs in the model thread, one character at a time, and counts
+against the answer timeout: the thread checks the deadline after every
+character and stops there, and the answer is 503 saying how far it got. With
+`"stream": true` the answer is NDJSON (application/x-ndjson): first a line
+with the facts above (without text), then `{"text": "..."}` lines as the model
+writes (about every 50 ms), then `{"done": true, "length": N}`, or, when the
+deadline passes, a last line `{"error": {"status": 503, "message": ...}}`.
+
+No `from __future__ import annotations` here: FastAPI reads the annotation of
+the per-server request model as a class, not as a string.
+"""
+
+import asyncio
+import json
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from rnnkit.errors import InputError
+from rnnkit.serve.guard import ApiError
+from rnnkit.serve.limits import ServeLimits
+from rnnkit.tasks.charlm import check_prime
+
+DEFAULT_LENGTH = 200
+DEFAULT_TEMPERATURE = 0.8  # as `rnnkit generate`
+MAX_SEED = 2**63 - 1
+CHUNK_SECONDS = 0.05       # a streamed line carries what the model wrote in about this long
+CHUNK_CHARS = 256          # ... or at most this many characters
+GRACE_SECONDS = 0.25       # how long past the deadline the handler waits for the model thread to stop itself
+NDJSON = "application/x-ndjson"
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        shown = repr(value)
+        return shown if len(shown) <= 30 else shown[:27] + "..."
+    if isinstance(value, str):
+        return "a string"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def request_model(limits: ServeLimits, characters: int) -> type:
+    """The /v1/generate request for this server: its bounds (and the OpenAPI schema) carry the server's limits
+    and the model's number of characters; every bad value gets a message naming the fix."""
+    most = limits.max_generate_chars
+    default_length = min(DEFAULT_LENGTH, most)
+
+    class GenerateRequest(BaseModel):
+        """Continue `prime` by `length` characters."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+            {"prime": "ROMEO:", "length": default_length, "temperature": 0.8, "seed": 1},
+            {"prime": "", "length": 100, "temperature": 0.5, "top_k": 5, "stream": True}]})
+        prime: str = Field("", description="text the model reads first; the answer continues it (without "
+                                           "repeating it); empty: start after a newline")
+        length: int = Field(default_length, ge=1, le=most, description="characters to generate")
+        temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, description="> 0; lower is more conservative and "
+                                                                           "repetitive, higher more varied")
+        top_k: int | None = Field(None, ge=1, le=characters,
+                                  description="sample only among the k most likely characters (null: all)")
+        seed: int | None = Field(None, ge=0, le=MAX_SEED, description="same seed and settings, same text; "
+                                                                      "null: one is drawn and returned")
+        unknown: Literal["skip", "refuse"] = Field(
+            "skip", description="prime characters the model never saw: skip (leave them out, and say which) "
+                                "or refuse (422 naming them)")
+        truncate: StrictBool = Field(False, description=f"a prime over {limits.max_prime_chars} characters: "
+                                                        "read only its end instead of refusing it")
+        stream: StrictBool = Field(False, description="answer NDJSON lines as the text is written")
+
+        @field_validator("prime", mode="before")
+        @classmethod
+        def _prime(cls, value):
+            if not isinstance(value, str):
+                raise ValueError(f'must be a string (the text to continue; "" starts after a newline); '
+                                 f"got {_kind(value)}")
+            return value
+
+        @field_validator("length", mode="before")
+        @classmethod
+        def _length(cls, value):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ValueError(f"must be a whole number of characters from 1 to {most} (this server's "
+                                 f"limit); got {_kind(value)}")
+            return value
+
+        @field_validator("temperature", mode="before")
+        @classmethod
+        def _temperature(cls, value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value <= 0):
+                raise ValueError(f"must be a finite number > 0 (about 0.5-1.0 is usual; lower is "
+                                 f"more conservative); got {_kind(value)}")
+            return float(value)
+
+        @field_validator("top_k", mode="before")
+        @classmethod
+        def _top_k(cls, value):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 1 <= value <= characters):
+                raise ValueError(f"must be a whole number from 1 to {characters} (the model knows "
+                                 f"{characters} characters), or null for no cut; got {_kind(value)}")
+            return value
+
+        @field_validator("seed", mode="before")
+        @classmethod
+        def _seed(cls, value):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value <= MAX_SEED):
+                raise ValueError(f"must be a whole number from 0 to 2**63-1, or null to draw one; "
+                                 f"got {_kind(value)}")
+            return value
+
+    return GenerateRequest
+
+
+class UnknownCharacter(BaseModel):
+    character: str
+    code_point: str = Field(description="e.g. U+00E9")
+    count: int = Field(description="occurrences in the prime")
+
+
+class GenerateResponse(BaseModel):
+    text: str = Field(description="the continuation (the prime is not repeated)")
+    length: int = Field(description="characters generated")
+    seed: int = Field(description="the seed used (given, or drawn): send it again to get the same text")
+    temperature: float
+    top_k: int | None
+    prime_chars: int = Field(description="characters in the prime as sent")
+    prime_read: int = Field(description="characters of the prime the model read (after truncation and skipping "
+                                        "unknown ones); 0: it started after a newline")
+    truncated: bool = Field(description="the prime was cut to its last max_prime_chars characters")
+    unknown: int = Field(description="characters of the (read part of the) prime the model never saw in training")
+    unknown_characters: list[UnknownCharacter] = Field(description="those characters, in order of first appearance")
+    unknown_handling: Literal["none", "skipped"] = Field(description="skipped: left out of what the model read")
+
+
+@dataclass
+class Plan:
+    """A checked request, ready to run: the lazy character stream (nothing computed yet) and the facts."""
+
+    pieces: Iterator[str]
+    length: int
+    facts: dict
+    deadline: float  # time.monotonic() by which the text must be written
+
+
+class GenerationService:
+    """A `CharLM` behind the service's limits (one per server; the model runs in the server's model thread)."""
+
+    def __init__(self, model, limits: ServeLimits) -> None:
+        self.model, self.limits = model, limits
+        self.vocab = model.vocab
+        self.characters = len(self.vocab) - 1
+        self.request_model = request_model(limits, self.characters)
+        self.running = 0  # generations waiting for or in the model thread
+
+    def describe(self) -> dict:
+        """What /v1/model says about generation."""
+        return {"characters": "".join(self.vocab.tokens[1:]), "vocabulary": self.characters,
+                "max_length": self.limits.max_generate_chars, "max_prime_chars": self.limits.max_prime_chars,
+                "defaults": {"length": min(DEFAULT_LENGTH, self.limits.max_generate_chars),
+                             "temperature": DEFAULT_TEMPERATURE, "top_k": None, "unknown": "skip"}}
+
+    def admit(self) -> None:
+        if self.running >= self.limits.max_queued_texts:
+            raise ApiError(503, f"{self.running} generations are already waiting for the model "
+                                f"(limit {self.limits.max_queued_texts}); try again shortly", {"Retry-After": "1"})
+
+    def plan(self, request) -> Plan:
+        """The prime as the model will read it, the seed, and the facts; InputError (422) naming the fix."""
+        prime, truncated, most = request.prime, False, self.limits.max_prime_chars
+        if len(prime) > most:
+            if not request.truncate:
+                raise InputError(f"the prime has {len(prime)} characters, more than this server's limit of {most}; "
+                                 'shorten it, or send "truncate": true to read only its last characters')
+            prime, truncated = prime[-most:], True
+        unknown = self.vocab.unknown_characters(prime)
+        counts = {}
+        if unknown:
+            if request.unknown == "refuse":
+                try:
+                    check_prime(self.vocab, prime)
+                except InputError as exc:
+                    raise InputError(f'{exc}; or send "unknown": "skip" to leave them out') from None
+            unseen = set(unknown)
+            for c in prime:
+                if c in unseen:
+                    counts[c] = counts.get(c, 0) + 1
+            prime = "".join(c for c in prime if c not in unseen)
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        pieces = self.model.stream(prime, request.length, request.temperature, request.top_k, seed)
+        facts = {"length": request.length, "seed": seed, "temperature": request.temperature, "top_k": request.top_k,
+                 "prime_chars": len(request.prime), "prime_read": len(prime), "truncated": truncated,
+                 "unknown": sum(counts.values()),
+                 "unknown_characters": [{"character": c, "code_point": f"U+{ord(c):04X}", "count": counts[c]}
+                                        for c in unknown],
+                 "unknown_handling": "skipped" if unknown else "none"}
+        return Plan(pieces, request.length, facts, time.monotonic() + self.limits.timeout_seconds)
+
+    def _late(self, produced: int, length: int) -> str:
+        return (f"the generation did not finish within {self.limits.timeout_seconds:g} s ({produced} of {length} "
+                "characters written); ask for fewer characters, or try again when the server is less busy")
+
+    async def _take(self, executor, plan: Plan, stop: threading.Event, most: int, seconds: float) -> str | None:
+        """Up to `most` characters written in the model thread; None when the thread did not answer in time."""
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, plan.deadline - time.monotonic()) + GRACE_SECONDS
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(executor, take, plan.pieces, plan.deadline, stop,
+                                                               most, seconds), timeout=wait)
+        except asyncio.TimeoutError:  # still queued behind other work (then it never runs), or stopping
+            return None
+
+    async def run(self, plan: Plan, executor) -> dict:
+        """The whole answer; ApiError 503 when the deadline passed first."""
+        stop = threading.Event()
+        self.running += 1
+        try:
+            text = await self._take(executor, plan, stop, plan.length, math.inf)
+        finally:
+            stop.set()  # a generation whose caller gave up stops after its current character
+            self.running -= 1
+        if text is None or len(text) < plan.length:
+            raise ApiError(503, self._late(len(text or ""), plan.length), {"Retry-After": "1"})
+        return {"text": text, **plan.facts}
+
+    async def lines(self, plan: Plan, executor):
+        """NDJSON lines (bytes) for a streamed answer; see the module docstring."""
+        stop = threading.Event()
+        self.running += 1
+        try:
+            yield _line(plan.facts)
+            produced = 0
+            while produced < plan.length:
+                try:
+                    text = await self._take(executor, plan, stop, min(CHUNK_CHARS, plan.length - produced),
+                                            CHUNK_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - the status line went out already; say it in the stream
+                    yield _line({"error": {"status": 500, "message": f"the generation failed: {exc}"}})
+                    return
+                if text:
+                    produced += len(text)
+                    yield _line({"text": text})
+                if produced < plan.length and (not text or time.monotonic() >= plan.deadline):
+                    yield _line({"error": {"status": 503, "message": self._late(produced, plan.length)}})
+                    return
+            yield _line({"done": True, "length": produced})
+        finally:
+            stop.set()
+            self.running -= 1
+
+
+def take(pieces: Iterator[str], deadline: float, stop: threading.Event, most: int, seconds: float) -> str:
+    """Up to `most` characters from `pieces` (in the model thread); it stops early at the deadline, after
+    `seconds`, or when `stop` is set, so a generation never runs long past its answer's timeout."""
+    out = []
+    until = min(deadline, time.monotonic() + seconds)
+    for piece in pieces:
+        out.append(piece)
+        if len(out) >= most or stop.is_set() or time.monotonic() >= until:
+            break
+    return "".join(out)
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace") + b"\n"
