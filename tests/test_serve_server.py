@@ -256,6 +256,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_checks_limits_before_loading_and_warns_on_all_interfaces(tmp_path):
     result = run_cli(str(tmp_path / "missing"), "--max-text-chars", "5000000")
     assert result.returncode == 2 and "could never arrive" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(str(tmp_path / "missing"), "--max-generate-chars", "200000")
+    assert result.returncode == 2 and "most rnnkit generates" in result.stderr and "Traceback" not in result.stderr
     result = run_cli(str(tmp_path / "missing"), "--host", "0.0.0.0")
     assert "warning: binding to 0.0.0.0 listens on every network interface" in result.stderr
     assert result.returncode == 2 and "does not exist" in result.stderr
@@ -323,3 +325,63 @@ def test_browser_shows_the_servers_error_for_text_without_words(server, page):
     page.wait_for_selector("#error:not([hidden])", timeout=15_000)
     assert "no words" in page.text_content("#error")
     assert page.is_hidden("#result")
+
+
+@pytest.fixture(scope="module")
+def lm_server(tmp_path_factory):
+    """A server for a tiny character LM (trained in about a second on the numpy engine)."""
+    from rnnkit.config import ModelConfig, TrainConfig
+    from rnnkit.tasks import charlm
+
+    out = tmp_path_factory.mktemp("charlm") / "tiny"
+    text = "".join(f"the cat sat on the mat {i % 7}.\n" for i in range(300))
+    config = ModelConfig(vocab_size=1, cell="lstm", hidden_size=32, embedding_dim=16, dropout=0.0)
+    train = TrainConfig(epochs=3, batch_size=8, learning_rate=1e-2, seed=0, threads=1, checkpoint_every=0)
+    charlm.train(text, config, train, charlm.CharLMSettings(seq_len=32), out, progress=False, engine="numpy")
+    srv = start_server(str(out), "--engine", ENGINE, "--max-generate-chars", "500")
+    yield srv
+    stop(srv)
+
+
+def test_browser_generates_text_with_a_character_lm(lm_server, page, tmp_path):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{lm_server.url}/")
+    page.wait_for_function("() => document.getElementById('model').textContent.includes('engine')")
+    assert page.is_visible("#prime") and page.is_hidden("#review") and page.text_content("#task") == "text generation"
+    assert page.get_attribute("#length", "max") == "500"
+    page.fill("#prime", "the ")
+    page.fill("#length", "150")
+    page.fill("#temperature", "0.7")
+    page.fill("#seed", "3")
+    page.click("#generate")
+    page.wait_for_function("() => document.getElementById('generation-notes').textContent.includes('seed 3')",
+                           timeout=15_000)
+    api = httpx.post(f"{lm_server.url}/v1/generate", json={"prime": "the ", "length": 150, "temperature": 0.7,
+                                                             "seed": 3}, timeout=10).json()
+    assert page.text_content("#continuation") == api["text"] and len(api["text"]) == 150
+    assert page.text_content("#prime-shown") == "the "
+    assert page.text_content("#generation-notes").startswith("150 characters · seed 3 · temperature 0.7")
+
+    sent = len(requested)
+    page.fill("#length", "501")  # over the server's limit of 500: the browser refuses it before sending
+    page.click("#generate")
+    assert page.eval_on_selector("#length", "e => e.validity.rangeOverflow") and len(requested) == sent
+    page.fill("#length", "150")
+    page.fill("#prime", "the " * 1001)  # over the server's prime limit (4000): the server's message is shown
+    page.click("#generate")
+    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    assert "limit of 4000" in page.text_content("#error") and page.is_hidden("#generation")
+
+    shot = tmp_path / "serve_page_charlm.png"
+    page.fill("#prime", "the ")
+    page.click("#generate")
+    page.wait_for_function("() => document.getElementById('generation-notes').textContent.includes('seed 3')",
+                           timeout=15_000)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("RNNKIT_SCREENSHOT"):  # next to the sentiment one: NAME_charlm.png
+        target = os.environ["RNNKIT_SCREENSHOT"]
+        stem, dot, suffix = target.rpartition(".")
+        shutil.copy(shot, f"{stem}_charlm.{suffix}" if dot else f"{target}_charlm")
+    assert requested and all(url.startswith(lm_server.url) for url in requested), requested  # nothing from outside
