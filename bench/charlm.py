@@ -99,6 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gen-chars", type=int, default=2000, help="characters generated per engine for chars/s")
     p.add_argument("--progress", action="store_true", help="show the progress bar and samples")
+    p.add_argument("--generation-only", action="store_true",
+                   help="no training: measure generation again on the bundle at --out and update those fields")
     args = p.parse_args(argv)
     if args.quick:  # a small model on the first 200k characters, one minute
         args.minutes, args.hidden, args.layers, args.embedding_dim = min(args.minutes, 1.0), 128, 1, 32
@@ -187,8 +189,33 @@ def fresh_output(out: Path) -> None:
     shutil.rmtree(out)
 
 
+def measure_generation(out: Path, chars: int) -> dict:
+    """The generation fields of the results: chars/s per engine at batch 1 and whether the texts agree."""
+    speed_numpy, text_numpy = generation_speed(out, "numpy", chars)
+    speed_torch, text_torch = generation_speed(out, "torch", chars)
+    print(f"generation at batch 1: numpy {speed_numpy:.0f} chars/s, torch {speed_torch:.0f} chars/s; "
+          f"same text on both engines: {text_numpy == text_torch}", flush=True)
+    return {"chars_per_second_numpy": round(speed_numpy, 1), "chars_per_second_torch": round(speed_torch, 1),
+            "generation": {"batch": 1, "threads": 1, "chars": chars, "temperature": 0.8, "seed": 1,
+                           "engines_agree": text_numpy == text_torch, "sample": "ROMEO:" + text_numpy[:300],
+                           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                           "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}}
+
+
+def update_generation(args) -> int:
+    """--generation-only: re-measure generation on the existing bundle; keep the training results."""
+    target = Path(args.results or RESULTS)
+    results = json.loads(target.read_text())
+    results.update(measure_generation(Path(args.out), args.gen_chars))
+    atomic_write_text(target, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"generation fields updated in {target}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.generation_only:
+        return update_generation(args)
     text = read_text(args.text)
     fresh_output(Path(args.out))
     if args.quick:
@@ -207,11 +234,8 @@ def main(argv=None) -> int:
     print(f"validation: {scored['loss']:.4f} nats/char ({scored['bpc']:.4f} bits/char) after {len(epochs)} epochs; "
           f"best epoch at {best_minutes} min; training stopped {'by the budget' if stopped else 'at its last epoch'} "
           f"after {minutes:.1f} min", flush=True)
-    speed_numpy, text_numpy = generation_speed(out, "numpy", args.gen_chars)
-    speed_torch, text_torch = generation_speed(out, "torch", args.gen_chars)
-    print(f"generation at batch 1: numpy {speed_numpy:.0f} chars/s, torch {speed_torch:.0f} chars/s; "
-          f"same text on both engines: {text_numpy == text_torch}", flush=True)
-    print("sample:\nROMEO:" + text_numpy[:300], flush=True)
+    generation = measure_generation(out, args.gen_chars)
+    print("sample:\n" + generation["generation"]["sample"], flush=True)
     results = {
         "val_loss_nats": round(scored["loss"], 4),
         "val_bits_per_char": round(scored["bpc"], 4),
@@ -225,10 +249,7 @@ def main(argv=None) -> int:
         "budget_minutes": args.minutes,
         "stopped_by_budget": stopped,
         "epochs": epochs,
-        "chars_per_second_numpy": round(speed_numpy, 1),
-        "chars_per_second_torch": round(speed_torch, 1),
-        "generation": {"batch": 1, "threads": 1, "chars": args.gen_chars, "temperature": 0.8, "seed": 1,
-                       "engines_agree": text_numpy == text_torch, "sample": "ROMEO:" + text_numpy[:300]},
+        **generation,
         "model": model.bundle.config.to_dict(),
         "settings": model.bundle.settings,
         "command": train_command(args),

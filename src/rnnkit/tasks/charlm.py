@@ -395,7 +395,7 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
                                              train_config.batch_size)
     model_config = lm_config(model_config, len(vocab))
     rng = seed_everything(train_config.seed)
-    carried, best = CarriedState(), {}
+    carried = CarriedState()
     show = _sampler(vocab, progress)
     build = _torch_run if engine == "torch" else _numpy_run
     run = build(model_config, train_config, settings, carried, show)
@@ -408,8 +408,6 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
         return {k: metrics[k] for k in ("loss", "bpc", "accuracy")}
 
     def save(model, metrics: dict) -> None:
-        best.clear()
-        best.update(metrics)
         save_bundle(out_dir, "charlm", model_config, vocab.to_json(), run.tensors(model),
                     settings=saved_settings, train=train_config.to_dict(),
                     metrics={f"val_{k}": v for k, v in metrics.items()})
@@ -425,11 +423,7 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
               f"{run.precision}; first loss should be about ln V = {math.log(len(vocab)):.2f}", file=sys.stderr)
     trainer = Trainer(run.model, train_config, out_dir, save, progress=progress, carry=carried)
     trainer.fit(batches, run.step, validate, rng, resume=resume)
-    if not best and resume:  # the interrupted run had already saved its best model
-        from rnnkit.bundle import load_bundle
-
-        best.update({k[4:]: v for k, v in load_bundle(out_dir).metrics.items()})
-    return best
+    return trainer.best_metrics()
 
 
 def _torch_run(config: ModelConfig, train_config: TrainConfig, settings: CharLMSettings, carried: "CarriedState",
