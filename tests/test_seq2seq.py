@@ -81,6 +81,13 @@ def test_generated_dates_are_correct_iso_dates():
     assert all(t == s[::-1] for s, t in generated.reverse_pairs(50))
 
 
+def test_generated_splits_hold_out_distinct_unseen_sources():
+    splits = s2s.generated_splits("dates", 3000, 300, 500, seed=0)
+    train, val, test = ({s for s, _ in part} for part in (splits.train, splits.val, splits.test))
+    assert len(val) == 300 and len(test) == 500  # every held-out source counts once
+    assert not (train & val) and not (train & test) and not (val & test)
+
+
 # --------------------------------------------------------------------------- decoding
 
 def _markov(table):

@@ -94,21 +94,28 @@ def pair_file_splits(pairs: Sequence[tuple[str, str]], heldout: float, val_fract
 
 
 def generated_splits(task: str, train_size: int, val_size: int, test_size: int, seed: int) -> Splits:
-    """Fresh samples of a generated task; validation and test sources never occur in training."""
+    """Fresh samples of a generated task: validation and test hold distinct sources never seen before them
+    (a test source occurs neither in training nor in validation)."""
     for name, value in (("train size", train_size), ("validation size", val_size), ("test size", test_size)):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive integer; got {value!r}")
     train = generated_pairs(task, train_size, seed)
     seen = {s for s, _ in train}
-    return Splits(train, _unseen(task, val_size, seed + 1, seen), _unseen(task, test_size, seed + 2, seen))
+    val = _unseen(task, val_size, seed + 1, seen)
+    return Splits(train, val, _unseen(task, test_size, seed + 2, seen))
 
 
 def _unseen(task: str, count: int, seed: int, seen: set[str]) -> list[tuple[str, str]]:
-    fresh = [p for p in generated_pairs(task, 3 * count + 10, seed) if p[0] not in seen]
-    if len(fresh) < count:
-        raise ConfigError(f"the {task} task has too few distinct examples left for {count} unseen pairs; "
-                          "use a smaller --train-size or --test-size")
-    return fresh[:count]
+    """`count` pairs with distinct sources not in `seen`; adds their sources to `seen`."""
+    fresh = []
+    for pair in generated_pairs(task, 3 * count + 10, seed):
+        if pair[0] not in seen:
+            seen.add(pair[0])
+            fresh.append(pair)
+            if len(fresh) == count:
+                return fresh
+    raise ConfigError(f"the {task} task has too few distinct examples left for {count} unseen pairs; "
+                      "use a smaller --train-size or --test-size")
 
 
 def build_vocabs(train_pairs: Sequence[tuple[str, str]], settings: Seq2SeqSettings, vocab_size: int | None = None,
