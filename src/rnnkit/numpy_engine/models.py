@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.config import ModelConfig
+from rnnkit.numpy_engine import inference
 from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, uniform_init
 from rnnkit.numpy_engine.recurrent import StackedRecurrent, StackStepper
 from rnnkit.numpy_engine.seq2seq import EncoderDecoder
@@ -89,6 +90,11 @@ class ManyToOne(_SequenceModel):
         outputs, _ = self._encode(ids, lengths, None, train, rng)
         features = self.pooling.forward(outputs, lengths)
         return self.head.forward(self.dropout_out.forward(features, train, rng))
+
+    def infer(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The logits of `forward` in evaluation mode, computed the fast way (`inference`): no padding,
+        no caches, so nothing for `backward`. ids (N, T) post-padded, lengths (N,) -> logits (N, O)."""
+        return inference.many_to_one_logits(self.config, self.params, ids, lengths)
 
     def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
         """dlogits (N, O) -> gradient of every parameter (name -> array, valid until the next backward)."""

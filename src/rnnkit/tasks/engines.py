@@ -20,7 +20,7 @@ def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.
         from rnnkit.numpy_engine import build_model
 
         model = build_model(bundle.config, bundle.tensors)
-        return lambda ids, lengths: np.asarray(model.forward(ids, lengths, train=False), dtype=np.float32)
+        return lambda ids, lengths: np.asarray(model.infer(ids, lengths), dtype=np.float32)  # inference-only path
     if engine == "torch":
         torch = import_torch()
         from rnnkit.torch_engine import build_model, load_tensors

@@ -1,0 +1,112 @@
+"""The numpy engine's inference-only path (`inference`, `packing`) against the training forward.
+
+`ManyToOne.infer` must give the logits of `ManyToOne.forward(train=False)`
+for every cell, depth, direction and pooling, in the batch's own order,
+whatever the lengths; the packing it rests on is checked on its own.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnkit.config import ModelConfig
+from rnnkit.numpy_engine import build_model
+from rnnkit.numpy_engine.packing import max_over_steps, pack, pack_ids, sum_over_steps
+
+TOL = 1e-5
+
+
+def _batch(vocab_size: int, lengths, width: int | None = None, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    ids = rng.integers(1, vocab_size, size=(len(lengths), width or int(lengths.max())))
+    ids[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] = 0  # post-padding
+    return ids, lengths
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional,layers,pooling", [
+    (False, 1, "last"), (True, 1, "last"), (True, 2, "mean_max"), (False, 3, "max"), (True, 2, "mean"),
+    (False, 2, "mean_max")])
+def test_infer_matches_the_training_forward(cell, bidirectional, layers, pooling):
+    config = ModelConfig(vocab_size=40, cell=cell, embedding_dim=7, hidden_size=6, num_layers=layers,
+                         bidirectional=bidirectional, pooling=pooling, output_size=2)
+    model = build_model(config, rng=np.random.default_rng(0))
+    ids, lengths = _batch(config.vocab_size, [9, 4, 1, 7, 9, 2, 4], width=12)  # ties, a 1, extra padding
+    expected = model.forward(ids, lengths, train=False)
+    got = model.infer(ids, lengths)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+
+
+def test_infer_of_one_sequence_and_of_a_sorted_batch_agree():
+    config = ModelConfig(vocab_size=30, cell="gru", embedding_dim=5, hidden_size=4, bidirectional=True,
+                         num_layers=2, pooling="mean_max")
+    model = build_model(config, rng=np.random.default_rng(3))
+    ids, lengths = _batch(config.vocab_size, [3, 8, 5])
+    together = model.infer(ids, lengths)
+    alone = np.concatenate([model.infer(ids[i:i + 1, :lengths[i]], lengths[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together, alone, atol=TOL, rtol=0)
+
+
+def test_infer_in_float64_matches_to_high_precision():
+    config = ModelConfig(vocab_size=20, cell="lstm", embedding_dim=4, hidden_size=3, bidirectional=True,
+                         pooling="mean_max")
+    params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(5)).params.items()}
+    model = build_model(config, params)
+    ids, lengths = _batch(config.vocab_size, [6, 2, 6, 1])
+    np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
+                               atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("lengths,width", [([0, 3], 3), ([4], 3)])
+def test_infer_refuses_lengths_outside_the_padded_width(lengths, width):
+    model = build_model(ModelConfig(vocab_size=9, hidden_size=3, embedding_dim=2), rng=np.random.default_rng(0))
+    ids = np.ones((len(lengths), width), dtype=np.int64)
+    with pytest.raises(ValueError, match="length"):
+        model.infer(ids, np.array(lengths))
+
+
+def test_infer_of_an_empty_batch_is_empty():
+    model = build_model(ModelConfig(vocab_size=9, hidden_size=3, embedding_dim=2, output_size=2),
+                        rng=np.random.default_rng(0))
+    assert model.infer(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64)).shape == (0, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=8))
+def test_packing_lays_out_every_real_step_once(lengths):
+    lengths = np.array(lengths)
+    packing = pack(lengths)
+    assert packing.total == lengths.sum()
+    assert list(packing.lengths) == sorted(lengths.tolist(), reverse=True)
+    assert (lengths[packing.order] == packing.lengths).all()
+    # step t holds the sequences longer than t, a prefix of the sorted order
+    assert packing.sizes == [int((lengths > t).sum()) for t in range(lengths.max())]
+    assert sorted(packing.reverse.tolist()) == list(range(packing.total))  # a permutation ...
+    assert (packing.reverse[packing.reverse] == np.arange(packing.total)).all()  # ... its own inverse
+    ids, _ = _batch(50, lengths, seed=int(lengths.sum()))
+    flat = pack_ids(ids, packing)
+    sorted_ids = ids[packing.order]
+    for i, length in enumerate(packing.lengths):  # each sequence's steps, in order, from its packed rows
+        rows = [packing.offsets[t] + i for t in range(length)]
+        assert (flat[rows] == sorted_ids[i, :length]).all()
+        assert packing.last[i] == rows[-1]
+        assert (flat[packing.reverse[rows]] == sorted_ids[i, :length][::-1]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 7), min_size=1, max_size=6))
+def test_pooled_sums_and_maxima_over_packed_steps(lengths):
+    lengths = np.array(lengths)
+    packing = pack(lengths)
+    rng = np.random.default_rng(len(lengths))
+    padded = rng.standard_normal((2, len(lengths), lengths.max(), 3))  # (K, N, T, H), sorted order
+    packed = np.empty((2, packing.total, 3))
+    for i, length in enumerate(packing.lengths):
+        for t in range(length):
+            packed[:, packing.offsets[t] + i] = padded[:, i, t]
+    real = np.arange(lengths.max())[None, :, None] < packing.lengths[:, None, None]
+    np.testing.assert_allclose(sum_over_steps(packed, packing), np.where(real, padded, 0).sum(axis=2))
+    np.testing.assert_allclose(max_over_steps(packed, packing), np.where(real, padded, -np.inf).max(axis=2))
