@@ -100,10 +100,10 @@ def random_default_bundle(out: Path, words: list[str]) -> Path:
 # --------------------------------------------------------------------------- the server
 
 
-def serve_command(bundle: Path, port: int, engine: str) -> list[str]:
+def serve_command(bundle: Path, port: int, engine: str, workers: int = 1) -> list[str]:
     exe = shutil.which("rnnkit")
     base = [exe] if exe else [sys.executable, "-m", "rnnkit.cli"]
-    return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine]
+    return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine, "--workers", str(workers)]
 
 
 def free_port() -> int:
@@ -125,11 +125,11 @@ def post_once(port: int, body: bytes, timeout: float = 5.0) -> int:
     return int(reply.split()[1]) if reply.startswith(b"HTTP/") else 0
 
 
-def start_to_first_answer(bundle: Path, engine: str) -> float:
+def start_to_first_answer(bundle: Path, engine: str, workers: int) -> float:
     """Seconds from launching `rnnkit serve` to its first 200 answer to POST /v1/predict."""
     port = free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen(serve_command(bundle, port, engine), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(serve_command(bundle, port, engine, workers), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while time.perf_counter() - started < 60:
             if proc.poll() is not None:
@@ -185,8 +185,11 @@ def run_wrk(port: int, bodies: list[dict], clients: int, duration: float, workdi
 
 def model_only(bundle: Path, engine: str, texts: list[str], clients: int) -> dict:
     """The engine's own cost (ms), without HTTP: one review at a time, and `clients` reviews in one call."""
+    from threadpoolctl import threadpool_limits
+
     from rnnkit.tasks import load_predictor
 
+    threadpool_limits(1)  # as `rnnkit serve` runs it (--threads 1)
     model = load_predictor(bundle, engine=engine)
     encoded = [model.encode(t)[0] for t in texts]
     one = _median_ms(lambda i: model.probabilities([encoded[i % len(encoded)]]), 30)
@@ -222,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", help="sentiment bundle to serve (default: the IMDB architecture, random weights)")
     parser.add_argument("--data", help="IMDB tarball for request texts (default: $RNNKIT_IMDB, ../shared/data)")
     parser.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
+    parser.add_argument("--workers", type=int, default=2, help="rnnkit serve --workers (default %(default)s: the cores)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections (default %(default)s)")
     parser.add_argument("--duration", type=float, default=10, help="seconds of each load run (default %(default)s)")
     parser.add_argument("--batch", type=int, default=32, help="reviews per batched request (default %(default)s)")
@@ -237,11 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rnnkit-bench-serve-"))
     bundle = Path(args.bundle) if args.bundle else random_default_bundle(workdir / "imdb-random", words)
 
-    starts = [start_to_first_answer(bundle, args.engine) for _ in range(args.start_runs)]
+    starts = [start_to_first_answer(bundle, args.engine, args.workers) for _ in range(args.start_runs)]
     print(f"start to first answer: {', '.join(f'{s:.2f}' for s in starts)} s", flush=True)
 
     port = free_port()
-    server = subprocess.Popen(serve_command(bundle, port, args.engine), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(serve_command(bundle, port, args.engine, args.workers), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while post_once(port, PROBE) != 200:
             if server.poll() is not None:
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": single["requests"] + short["requests"] + batched["requests"],
         "start_to_first_answer_seconds": round(statistics.median(starts), 3),
         "start_to_first_answer_runs": [round(s, 3) for s in starts],
-        "model_only": engine_cost, "clients": args.clients, "duration_s": args.duration, "engine": args.engine,
+        "model_only": engine_cost, "clients": args.clients, "workers": args.workers, "duration_s": args.duration, "engine": args.engine,
         "bundle": str(args.bundle) if args.bundle else "default IMDB architecture, random weights",
         "texts": "IMDB test reviews" if found else "generated reviews", "load_generator": "wrk -t1",
         "targets": {"rps_single": 500, "p99_ms_single": 50, "errors": 0, "start_to_first_answer_seconds": 1.0},

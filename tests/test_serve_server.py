@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +39,7 @@ class Server:
     port: int
     proc: subprocess.Popen
     log: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
 
 def start_server(*args: str, timeout: float = 60) -> Server:
@@ -45,6 +47,7 @@ def start_server(*args: str, timeout: float = 60) -> Server:
     proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", *args, "--port", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log: list[str] = []
+    started = time.monotonic()
     ready = threading.Event()
     threading.Thread(target=_drain, args=(proc.stderr, log, ready), daemon=True).start()
     if not ready.wait(timeout) or proc.poll() is not None:
@@ -55,7 +58,7 @@ def start_server(*args: str, timeout: float = 60) -> Server:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Server(url, int(url.rsplit(":", 1)[1]), proc, log)
+                return Server(url, int(url.rsplit(":", 1)[1]), proc, log, started)
         except httpx.TransportError:
             time.sleep(0.05)
     proc.kill()
@@ -267,6 +270,48 @@ def test_cli_reports_a_busy_port(server, demo_bundle):
     result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", str(demo_bundle[0]), "--engine", ENGINE,
                              "--port", str(server.port)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--workers above 1 needs Linux")
+def test_workers_share_the_port_a_dead_worker_is_replaced_and_ctrl_c_stops_all(demo_bundle, model):
+    from rnnkit.serve.workers import STARTUP_SECONDS
+
+    srv = start_server(str(demo_bundle[0]), "--engine", ENGINE, "--workers", "2")
+    try:
+        workers = _children(srv.proc.pid)
+        assert len(workers) == 2 and "2 worker processes" in "".join(srv.log)
+        texts = ["a wonderful film", "the worst and most boring mess", "great cast", "boring"]
+        expected = [p["probability_positive"] for p in model.predict(texts)]
+        for round_ in range(3):  # fresh connections: the kernel spreads them over both workers
+            for text, want in zip(texts, expected):
+                assert predict(srv, text)["probability_positive"] == pytest.approx(want, abs=1e-5)
+        time.sleep(max(0.0, STARTUP_SECONDS + 0.5 - (time.monotonic() - srv.started)))
+        victim = sorted(workers)[0]
+        os.kill(victim, signal.SIGKILL)  # a crashed worker: the parent starts another on its socket
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (victim in _children(srv.proc.pid)
+                                               or len(_children(srv.proc.pid)) < 2):
+            time.sleep(0.05)
+        replaced = _children(srv.proc.pid)
+        assert len(replaced) == 2 and victim not in replaced, "".join(srv.log)
+        for _ in range(8):
+            assert predict(srv, texts[0])["probability_positive"] == pytest.approx(expected[0], abs=1e-5)
+        assert "starting another" in "".join(srv.log)
+    finally:
+        children = _children(srv.proc.pid) if srv.proc.poll() is None else set()
+        stop(srv)
+    assert all(not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+               for pid in children), "a worker outlived the server"
+
+
+def test_cli_refuses_zero_workers(tmp_path):
+    result = run_cli(str(tmp_path / "missing"), "--workers", "0")
+    assert result.returncode == 2 and "--workers must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --------------------------------------------------------------------------- a real browser

@@ -28,6 +28,10 @@ def register(commands, train_tasks) -> None:
     serve.add_argument("--threads", type=int, default=1,
                        help="BLAS (numpy) and torch threads (default %(default)s: requests are already batched, and "
                             "more threads fight the server's own for the cores; measured 1.5-15x slower with 2 on 2 cores)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port, each with its own model thread (default %(default)s; "
+                            "one process keeps about one core busy, so use the number of cores for throughput; "
+                            "Linux only)")
     limits = serve.add_argument_group("limits")
     limits.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="largest request body (default %(default)s)")
     limits.add_argument("--max-texts", type=int, default=d.max_texts, help="most texts per request (default %(default)s)")
@@ -63,13 +67,21 @@ def cmd_serve(args) -> int:
     limits = limits_from(args)  # inconsistent limits stop here, before anything loads
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be 0..65535; got {args.port}")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1; got {args.workers}")
+    if args.workers > 1:
+        from rnnkit.serve.workers import can_fork_workers
+
+        why_not = can_fork_workers()
+        if why_not:
+            raise InputError(f"{why_not}; use --workers 1")
     warning = check_host(args.host)
     if warning:
         print(f"rnnkit serve: warning: {warning}", file=sys.stderr)
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - checked here, before the bundle loads
 
-        from rnnkit.serve.app import create_app
+        from rnnkit.serve.app import create_app  # noqa: F401
     except ImportError as exc:
         raise RnnkitError(f"rnnkit serve needs FastAPI and uvicorn ({exc.name} is missing): "
                           "pip install 'rnnkit[serve]'") from None
@@ -77,25 +89,48 @@ def cmd_serve(args) -> int:
 
     limit_threads(args.engine, args.threads)
     predictor = load_predictor(args.bundle, engine=args.engine)
-    app = create_app(predictor, limits, engine=args.engine)
-    sock = bind(args.host, args.port)
+    sock = bind(args.host, args.port, reuse_port=args.workers > 1)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"rnnkit serve: {predictor.bundle.task} model {args.bundle} ({args.engine} engine) at http://{shown}:{port}/ "
-          f"- API /v1/..., schema /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
+    processes = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"rnnkit serve: {predictor.bundle.task} model {args.bundle} ({args.engine} engine{processes}) at "
+          f"http://{shown}:{port}/ - API /v1/..., schema /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
+
+    def serve(listening: socket.socket) -> None:
+        run_server(predictor, limits, args, listening)
+
+    if args.workers > 1:
+        from rnnkit.serve.workers import reuseport_sockets, run_workers
+
+        status = run_workers(reuseport_sockets(sock, args.workers), serve)
+    else:
+        status = 0
+        signal.signal(signal.SIGTERM, _interrupt)  # uvicorn shuts down gracefully, then re-raises the signal
+        try:
+            serve(sock)
+        except KeyboardInterrupt:
+            pass
+    print("rnnkit serve: stopped", file=sys.stderr)
+    return status
+
+
+def run_server(predictor, limits: ServeLimits, args, sock: socket.socket) -> None:
+    """One uvicorn server for `predictor` on the listening `sock`, until it is stopped (KeyboardInterrupt).
+
+    The app (its event loop, batcher and model thread) is made here, in the process that serves:
+    with --workers each forked worker builds its own from the bundle loaded once before the fork.
+    """
+    import uvicorn
+
+    from rnnkit.serve.app import create_app
     from rnnkit.serve.protocol import uvicorn_protocol, with_head_timeout
 
+    app = create_app(predictor, limits, engine=args.engine)
     config = uvicorn.Config(app, http=with_head_timeout(uvicorn_protocol(), limits.timeout_seconds),
                             log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             limit_concurrency=limits.max_connections, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, server_header=False)
-    signal.signal(signal.SIGTERM, _interrupt)  # uvicorn shuts down gracefully, then re-raises the signal
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    print("rnnkit serve: stopped", file=sys.stderr)
-    return 0
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _interrupt(signum, frame):
@@ -120,12 +155,17 @@ def limit_threads(engine: str, threads: int) -> None:
         import_torch().set_num_threads(threads)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (connections queue from here on, before the loop starts)."""
+def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on host:port (connections queue from here on, before the loop starts).
+
+    `reuse_port` sets SO_REUSEPORT before binding, so the workers' sockets can share the port (`workers`).
+    """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except socket.gaierror:
         raise InputError(f"--host {host!r} is not an address or a name this machine can resolve") from None
