@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from rnnkit import __version__
-from rnnkit.errors import InputError, RnnkitError
+from rnnkit.errors import ConfigError, InputError, RnnkitError
 
 # --------------------------------------------------------------------------- shared options
 
@@ -345,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     elif extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
     try:
+        if args.command == "train":
+            _join_training_processes(args)
         return args.func(args)
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
@@ -364,6 +366,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rnnkit: error: {describe_os_error(failed_write)}", file=sys.stderr)
         return 1
+
+
+def _join_training_processes(args) -> None:
+    """Check --device, and under torchrun join the other processes before any data is read.
+
+    Ranks other than 0 then run quietly: only rank 0 prints (errors still go to stderr).
+    """
+    from rnnkit.training import distributed
+
+    engine, device = getattr(args, "engine", "torch"), getattr(args, "device", "cpu")
+    if engine == "torch":
+        distributed.resolve_device(device)  # a clear error now, not a torch traceback after loading the data
+    elif device != "cpu":
+        raise ConfigError("the numpy engine runs on the CPU; leave out --device or use --engine torch")
+    if not distributed.setup(engine, device).is_main:
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")
 
 
 def _safetensors_io_error(exc: Exception) -> OSError | None:

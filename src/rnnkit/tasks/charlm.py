@@ -383,7 +383,7 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
     the rest validates. `model_config.vocab_size`/`output_size` are set from
     the vocabulary. Returns the best validation metrics (loss in nats/char, bpc, accuracy).
     """
-    from rnnkit.training import Trainer, seed_everything
+    from rnnkit.training import Trainer, distributed, seed_everything
 
     if engine not in ("torch", "numpy"):
         raise ConfigError(f"engine must be torch or numpy; got {engine!r}")
@@ -391,6 +391,7 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
         from rnnkit.tasks.engines import import_torch
 
         import_torch()  # before seeding, so torch is seeded too
+    progress = progress and distributed.setup(engine, train_config.device).is_main  # torchrun: rank 0 prints
     vocab, train_ids, val_ids = prepare_text(text, train_config.validation_fraction, settings,
                                              train_config.batch_size)
     model_config = lm_config(model_config, len(vocab))
@@ -454,7 +455,7 @@ def _torch_run(config: ModelConfig, train_config: TrainConfig, settings: CharLMS
         correct = (logits.argmax(-1) == y).sum().item()
         steps[0] += 1
         if settings.sample_every and steps[0] % settings.sample_every == 0:
-            _sample_in_training(model, show, f"step {steps[0]}")
+            _sample_in_training(getattr(model, "module", model), show, f"step {steps[0]}")  # not the DDP wrapper
         return loss, y.numel(), {"accuracy": correct}
 
     return EngineRun(model, step, torch_step, export_tensors, precision)

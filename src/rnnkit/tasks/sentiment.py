@@ -106,13 +106,18 @@ def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, mod
     the same model into the same bundle format. `packed` (torch) runs the
     recurrent layers on packed sequences instead of masked padded batches (same
     results; slower on CPU, see bench/packing.py). `resume` continues an
-    interrupted run from `out_dir/checkpoint/`.
+    interrupted run from `out_dir/checkpoint/`. Under torchrun each process
+    trains on its share of the batches (see `rnnkit.training.distributed`);
+    only the first one writes files and prints.
     """
-    from rnnkit.training import Trainer, seed_everything
+    from rnnkit.training import Trainer, distributed, seed_everything
 
     _check_training_inputs(sequences, labels, vocab, model_config)
     if engine not in ("torch", "numpy"):
         raise ConfigError(f"engine must be torch or numpy; got {engine!r}")
+    if engine == "numpy" and train_config.device != "cpu":
+        raise ConfigError("the numpy engine runs on the CPU; leave out --device or use --engine torch")
+    progress = progress and distributed.setup(engine, train_config.device).is_main
     parts = _torch_parts(model_config, train_config, packed) if engine == "torch" else _numpy_parts(model_config,
                                                                                                        train_config)
     rng = seed_everything(train_config.seed)
@@ -156,12 +161,13 @@ def _torch_parts(model_config: ModelConfig, train_config: TrainConfig, packed: b
     import torch.nn.functional as F
 
     from rnnkit.torch_engine import build_model, export_tensors
+    from rnnkit.training.distributed import resolve_device
 
     torch.set_num_threads(train_config.threads or torch.get_num_threads())
-    device = torch.device(train_config.device)
+    device = resolve_device(train_config.device)
 
     def step(model, batch: Batch):
-        ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths)
+        ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths).to(device)
         y = torch.from_numpy(batch.labels).to(device)
         logits = model(ids, lengths, packed=packed).squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, y)
@@ -169,7 +175,7 @@ def _torch_parts(model_config: ModelConfig, train_config: TrainConfig, packed: b
 
     def probabilities(model, sequences, settings) -> np.ndarray:
         def logits(ids, lengths):
-            return model(torch.from_numpy(ids).to(device), torch.from_numpy(lengths)).cpu().numpy()
+            return model(torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)).cpu().numpy()
         return _probabilities(logits, sequences, settings)
 
     return _EngineParts(lambda: build_model(model_config).to(device), step, probabilities, export_tensors)

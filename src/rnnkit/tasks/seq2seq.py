@@ -189,9 +189,10 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
 
     from rnnkit.torch_engine import export_tensors
     from rnnkit.torch_engine.seq2seq import EncoderDecoder
-    from rnnkit.training import Trainer, seed_everything
+    from rnnkit.training import Trainer, distributed, seed_everything
 
     _check_training_inputs(train_data, val_data, source, target, model_config)
+    progress = progress and distributed.setup("torch", train_config.device).is_main  # torchrun: rank 0 prints
     rng = seed_everything(train_config.seed)
     torch.set_num_threads(train_config.threads or torch.get_num_threads())
     device = torch.device(train_config.device)
@@ -199,7 +200,6 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
     generator = torch.Generator(device=device).manual_seed(train_config.seed)
     saved_settings = {**asdict(settings), **(extra_settings or {})}
     vocab = {"source": source.to_json(), "target": target.to_json()}
-    best: dict = {}
 
     def step(model, batch: PairBatch):
         src, tgt_in, tgt_out = (torch.from_numpy(a).to(device) for a in (batch.src, batch.tgt_in, batch.tgt_out))
@@ -213,8 +213,6 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
         return torch_metrics(model, val_data, device, max_len=settings.max_target_len + 1)
 
     def save(model, metrics: dict) -> None:
-        best.clear()
-        best.update(metrics)
         save_bundle(out_dir, "seq2seq", model_config, vocab, export_tensors(model), settings=saved_settings,
                     train=train_config.to_dict(), metrics={f"val_{k}": v for k, v in metrics.items()})
 
@@ -224,8 +222,9 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
     if progress:
         print(f"training on {len(train_data)} pairs, validating on {len(val_data)}; model: "
               f"{describe(model_config)}", file=sys.stderr)
-    Trainer(model, train_config, out_dir, save, progress=progress).fit(batches, step, validate, rng)
-    return best
+    trainer = Trainer(model, train_config, out_dir, save, progress=progress)
+    trainer.fit(batches, step, validate, rng)
+    return trainer.best_metrics()  # on every rank: under torchrun `save` runs on rank 0 only
 
 
 def train_numpy(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, target: PairVocab,

@@ -14,6 +14,14 @@ Both follow `TrainConfig`: adam (decoupled weight decay, as AdamW), rmsprop
 learning rate multiplied by `lr_decay` after each epoch. Resumable state is
 plain arrays (saved as safetensors) plus JSON, never pickle. torch is imported
 only by TorchBackend, so numpy training runs without it.
+
+Under torchrun (`rnnkit.training.distributed`) TorchBackend wraps the model in
+DistributedDataParallel: the task's step gets the wrapper (so backward
+averages the gradients over the ranks), while snapshots, checkpoints and
+bundles read the plain module, whose parameter names are the bundle's. Each
+rank draws its own dropout masks (a torch seed derived from the run's seed and
+the rank; rank 0 keeps the single-process stream). The numpy engine runs in
+one process only.
 """
 
 from __future__ import annotations
@@ -36,32 +44,68 @@ class NonFiniteLoss(Exception):
         self.value = value
 
 
-def make_backend(model: Any, config: TrainConfig, seed: int = 0):
-    """The backend for `model`: TorchBackend for an nn.Module, NumpyBackend for a numpy_engine model."""
+def engine_of(model: Any) -> str:
+    """"torch" for an nn.Module, "numpy" for a numpy_engine model."""
     torch = sys.modules.get("torch")
-    if torch is not None and isinstance(model, torch.nn.Module):
-        return TorchBackend(model, config)
+    return "torch" if torch is not None and isinstance(model, torch.nn.Module) else "numpy"
+
+
+def make_backend(model: Any, config: TrainConfig, seed: int = 0, group=None):
+    """The backend for `model`: TorchBackend for an nn.Module, NumpyBackend for a numpy_engine model.
+
+    `group` is the run's `rnnkit.training.distributed` group (None: one process).
+    """
+    from rnnkit.training.distributed import NUMPY_ENGINE_ALONE, SINGLE
+
+    group = group or SINGLE
+    if engine_of(model) == "torch":
+        return TorchBackend(model, config, group)
+    if group.active:
+        from rnnkit.errors import TrainingError
+
+        raise TrainingError(NUMPY_ENGINE_ALONE.format(world=group.world_size))
     return NumpyBackend(model, config, np.random.default_rng([seed, 1]))
 
 
 class TorchBackend:
-    """An nn.Module with its torch optimizer and ExponentialLR schedule."""
+    """An nn.Module with its torch optimizer and ExponentialLR schedule (and DDP under torchrun).
+
+    `model` is the plain module (snapshots, checkpoints, bundles); `train_model`
+    is what the task's step calls: the module itself, or its DistributedDataParallel
+    wrapper when `group` is a process group.
+    """
 
     engine = "torch"
 
-    def __init__(self, model, config: TrainConfig) -> None:
+    def __init__(self, model, config: TrainConfig, group=None) -> None:
         import torch
 
-        self.torch, self.model, self.config = torch, model, config
+        from rnnkit.training.distributed import SINGLE
+
+        self.torch, self.model, self.config, self.group = torch, model, config, group or SINGLE
+        self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        self.train_model = self.group.wrap(model)
         self.optimizer = make_torch_optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_decay)
+        if self.group.rank:
+            self.seed_rank(0)
 
-    def step(self, step: Callable, batch) -> tuple[float, int, dict]:
-        """step(model, batch) -> (loss tensor, count, metric sums); backward + clip + update."""
-        loss, count, metrics = step(self.model, batch)
+    def seed_rank(self, salt: int) -> None:
+        """Give this rank (> 0) its own torch RNG stream: its dropout masks differ from the other ranks'."""
+        seed = np.random.SeedSequence([self.config.seed, self.group.rank, salt]).generate_state(1)[0]
+        self.torch.manual_seed(int(seed))
+
+    def step(self, step: Callable, batch, agree: Callable[[float], float] | None = None) -> tuple[float, int, dict]:
+        """step(model, batch) -> (loss tensor, count, metric sums); backward + clip + update.
+
+        `agree(loss)` (several processes) returns the first non-finite loss of any
+        rank, else this one's: all ranks then skip the update and stop together.
+        """
+        loss, count, metrics = step(self.train_model, batch)
         value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLoss(value)
+        checked = agree(value) if agree is not None else value
+        if not math.isfinite(checked):
+            raise NonFiniteLoss(checked)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.clip_norm:
@@ -70,7 +114,7 @@ class TorchBackend:
         return value, count, metrics
 
     def train_mode(self) -> None:
-        self.model.train()
+        self.train_model.train()
 
     @contextlib.contextmanager
     def evaluating(self) -> Iterator[None]:
@@ -104,6 +148,8 @@ class TorchBackend:
                 else:
                     meta["scalars"][f"{index}.{name}"] = value
         tensors["rng.torch"] = self.torch.get_rng_state().numpy().copy()
+        if self.device.type == "cuda":  # dropout on a GPU draws from that GPU's generator
+            tensors["rng.cuda"] = self.torch.cuda.get_rng_state(self.device).numpy().copy()
         return tensors, meta
 
     def load_state(self, tensors: dict[str, np.ndarray], meta: dict) -> None:
@@ -118,7 +164,10 @@ class TorchBackend:
             state.setdefault(int(index), {})[name] = value
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.scheduler.load_state_dict(meta["scheduler"])
-        torch.set_rng_state(torch.from_numpy(tensors["rng.torch"]))
+        if "rng.torch" in tensors:  # absent only for a rank the checkpoint's run did not have
+            torch.set_rng_state(torch.from_numpy(tensors["rng.torch"]))
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.from_numpy(tensors["rng.cuda"]), self.device)
 
 
 def make_torch_optimizer(model, config: TrainConfig):
@@ -150,11 +199,11 @@ class NumpyBackend:
         self.optim, self.model, self.config, self.rng = optim, model, config, rng
         self.optimizer = make_numpy_optimizer(model.params, config)
 
-    def step(self, step: Callable, batch) -> tuple[float, int, dict]:
+    def step(self, step: Callable, batch, agree: Callable[[float], float] | None = None) -> tuple[float, int, dict]:
         """step(model, batch, rng) -> (loss, count, metric sums, grads); clip + update in place."""
         loss, count, metrics, grads = step(self.model, batch, self.rng)
         value = float(loss)
-        if not math.isfinite(value):
+        if not math.isfinite(agree(value) if agree is not None else value):
             raise NonFiniteLoss(value)
         if self.config.clip_norm:
             self.optim.clip_grad_norm(grads, self.config.clip_norm)

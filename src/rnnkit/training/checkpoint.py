@@ -5,7 +5,8 @@ atomically (temporary file, fsync, rename), with no pickle anywhere:
 
     tensors    model parameters ("model.*"), best weights so far ("best.*"),
                optimizer slots ("optim.*"), engine RNG ("rng.*") and task state
-               such as a carried hidden state ("carry.*")
+               such as a carried hidden state ("carry.*"); under torchrun, the
+               RNG and carried state of rank r > 0 as "rank{r}.rng.*", "rank{r}.carry.*"
     metadata   one JSON document (the safetensors header's "checkpoint" entry):
                the engine, epoch, step, batch position in the epoch, best loss,
                patience counter, history, optimizer hyper-parameters and
@@ -42,6 +43,8 @@ class Progress:
 
     `epoch_rng` is the numpy Generator state at the start of `epoch`, before its batches
     were drawn, so a resumed run draws the very same batches and skips the first `batch`.
+    `world_size` is how many processes trained (torchrun); `batch` counts within
+    each rank's share, so a run stopped mid-epoch resumes with as many processes.
     """
 
     epoch: int = 1
@@ -53,6 +56,7 @@ class Progress:
     epoch_rng: dict | None = None
     epoch_sums: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
+    world_size: int = 1
 
 
 def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], engine_state: dict,

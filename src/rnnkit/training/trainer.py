@@ -12,10 +12,18 @@ and a `save(model, metrics)` that writes the bundle of the best model so far.
 The engine-specific part (update, snapshots, resumable state) lives in
 `rnnkit.training.backends`. The loop reads straight through; each phase has a
 comment.
+
+The same loop runs in one process or in many under torchrun
+(`rnnkit.training.distributed`): each rank trains on its share of every
+epoch's batches through DistributedDataParallel; rank 0 alone validates,
+writes the bundle, history, plots and checkpoints, and prints; the others
+take its validation metrics, so every rank decides the same best epoch and
+early stop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import signal
@@ -30,7 +38,8 @@ import numpy as np
 
 from rnnkit.config import TrainConfig
 from rnnkit.errors import TrainingError
-from rnnkit.training.backends import NonFiniteLoss, make_backend, make_torch_optimizer
+from rnnkit.training import distributed
+from rnnkit.training.backends import NonFiniteLoss, engine_of, make_backend, make_torch_optimizer
 from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from rnnkit.training.history import History, plot_history
 
@@ -44,7 +53,12 @@ class TrainingInterrupted(TrainingError):
 
 
 class Carry(Protocol):
-    """Task state that must survive a resume, e.g. a hidden state carried from batch to batch."""
+    """Task state that must survive a resume, e.g. a hidden state carried from batch to batch.
+
+    `set({})` means "no state". Under several processes each rank keeps its own
+    (checkpoints save every rank's), and it starts empty at each epoch: a rank's
+    share of the batches begins in the middle of the epoch.
+    """
 
     def get(self) -> dict[str, np.ndarray]: ...
 
@@ -100,7 +114,8 @@ class Trainer:
     Every `config.checkpoint_every` steps, at each epoch end and when SIGINT/SIGTERM
     arrives, the whole training state is checkpointed to ``out_dir/checkpoint/``;
     `fit(..., resume=True)` continues from it and ends with the same weights as
-    a run that was never stopped.
+    a run that was never stopped. Under torchrun every rank runs `fit`; `save`
+    and `validate` run on rank 0 only (see `rnnkit.training.distributed`).
 
     Args:
         model: an nn.Module (already on `config.device`) or a numpy_engine model.
@@ -118,7 +133,8 @@ class Trainer:
                  save: Callable[[Any, dict], None], progress: bool = True, carry: Carry | None = None) -> None:
         self.model, self.config, self.out_dir = model, config, Path(out_dir)
         self.save, self.progress, self.carry = save, progress, carry
-        self.backend = make_backend(model, config, config.seed)
+        self.group = distributed.setup(engine_of(model), config.device)
+        self.backend = make_backend(model, config, config.seed, self.group)
         self.history = History()
         self.state = Progress()
         self.best_state: dict[str, np.ndarray] | None = None
@@ -127,27 +143,30 @@ class Trainer:
             validate: Callable[[Any], dict], rng: np.random.Generator, resume: bool = False) -> History:
         if resume:
             self._resume()
-        state = self.state
+        state, group = self.state, self.group
         with StopRequested() as stop:
             while state.epoch <= self.config.epochs:
                 started = time.perf_counter()
                 # 1. the epoch's batches: drawn from the rng state saved at the epoch's start
+                #    (the same on every rank), then this rank's share of them
                 if state.epoch_rng is None:
                     state.epoch_rng = generator_state(rng)
                 restore_generator(rng, state.epoch_rng)
-                epoch_batches = list(batches(state.epoch, rng))
+                epoch_batches = group.shard(list(batches(state.epoch, rng)))
+                if group.active and state.batch == 0 and self.carry is not None:
+                    self.carry.set({})
                 # 2. one pass over them (skipping those done before a resume)
                 train = self._train_epoch(epoch_batches, step, stop)
                 self.backend.end_epoch()
-                # 3. validation (never the test split)
+                # 3. validation (never the test split), on rank 0; every rank gets its metrics
                 with self.backend.evaluating():
-                    val = validate(self.model)
+                    val = group.on_main(validate, self.model)
                 # 4. keep the best model: save the bundle, remember its weights
                 improved = val["loss"] < state.best_loss
                 if improved:
                     state.best_loss, state.waited = val["loss"], 0
                     self.best_state = self.backend.snapshot()
-                    self.save(self.model, val)
+                    group.on_main(self.save, self.model, val)
                 else:
                     state.waited += 1
                 # 5. record, plot, checkpoint the finished epoch
@@ -161,6 +180,7 @@ class Trainer:
                     break
         if self.best_state is not None:
             self.backend.restore(self.best_state)
+        group.check_same_weights(self.backend.snapshot())
         return self.history
 
     def best_metrics(self) -> dict:
@@ -171,18 +191,26 @@ class Trainer:
     def _train_epoch(self, batches: list, step: Callable, stop: StopRequested) -> dict[str, float]:
         from tqdm import tqdm
 
-        state = self.state
+        state, group = self.state, self.group
         self.backend.train_mode()
         sums = state.epoch_sums or {"seen": 0, "loss": 0.0}
         bar = tqdm(batches, desc=f"epoch {state.epoch}/{self.config.epochs}", unit=" batch", leave=True,
-                   initial=state.batch, disable=not (self.progress and sys.stderr.isatty()), mininterval=0.5,
-                   file=sys.stderr)
+                   initial=state.batch, disable=not (self.progress and group.is_main and sys.stderr.isatty()),
+                   mininterval=0.5, file=sys.stderr)
+        agreed: dict = {"signal": None, "rank": None}
+
+        def agree(loss: float) -> float:  # several processes: every rank's loss and stop signal, before the update
+            loss, agreed["rank"], agreed["signal"] = group.agree_step(loss, stop.signal)
+            return loss
+
         for batch_index in range(state.batch, len(batches)):
             try:
-                loss, count, metrics = self.backend.step(step, batches[batch_index])
+                loss, count, metrics = self.backend.step(step, batches[batch_index],
+                                                         agree if group.active else None)
             except NonFiniteLoss as exc:
+                where = f" on rank {agreed['rank']}" if group.active else ""
                 raise TrainingError(
-                    f"the loss became {exc.value} at epoch {state.epoch}, batch {batch_index} "
+                    f"the loss became {exc.value}{where} at epoch {state.epoch}, batch {batch_index} "
                     f"(step {state.global_step + 1}); the best bundle and the last checkpoint are kept. "
                     "Try a lower --lr or a smaller --clip-norm.") from None
             state.global_step, state.batch = state.global_step + 1, batch_index + 1
@@ -194,42 +222,77 @@ class Trainer:
             bar.update(1)
             if batch_index % 20 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}", refresh=False)
-            if stop.signal is not None:
-                self._interrupted(stop.signal)
+            signum = agreed["signal"] if group.active else stop.signal  # all ranks stop in the same step
+            if signum is not None:
+                self._interrupted(signum)
             if self.config.checkpoint_every and state.global_step % self.config.checkpoint_every == 0:
                 self._checkpoint()
         bar.close()
+        sums = group.sum_counts(sums)  # the epoch over all ranks
         if not sums["seen"]:
             raise TrainingError("the training split produced no batches; is the data set empty?")
         return {k: v / sums["seen"] for k, v in sums.items() if k != "seen"}
 
     # ------------------------------------------------------------------ checkpoints
 
+    # what each rank has of its own: its RNG streams and carried state ("rank{r}." in checkpoints, r > 0)
+    PER_RANK = ("rng.", "carry.")
+
     def _checkpoint(self) -> None:
+        group = self.group
         self.state.history = self.history.epochs
         self.state.train_config = self.config.to_dict()
+        self.state.world_size = group.world_size
         tensors, engine_state = self.backend.state()
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
         if self.carry is not None:
             tensors.update({f"carry.{k}": v for k, v in self.carry.get().items()})
-        save_checkpoint(self.out_dir, self.backend.engine, tensors, engine_state, self.state)
+        progress = self.state
+        if group.active:  # every rank takes part; rank 0 writes
+            others = group.all_gather({k: v for k, v in tensors.items() if k.startswith(self.PER_RANK)})
+            for rank, own in enumerate(others[1:], start=1):
+                tensors.update({f"rank{rank}.{k}": v for k, v in own.items()})
+            # the epoch's sums so far over all ranks; on resume rank 0 starts from them, the others from 0
+            progress = dataclasses.replace(self.state, epoch_sums=group.sum_counts(self.state.epoch_sums))
+        group.on_main(save_checkpoint, self.out_dir, self.backend.engine, tensors, engine_state, progress)
 
     def _resume(self) -> None:
+        group = self.group
         progress, tensors, engine_state = load_checkpoint(self.out_dir, self.backend.engine)
         saved, now = progress.train_config, self.config.to_dict()
         changed = sorted(k for k in now if k not in self.RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
         if changed:
             raise TrainingError("--resume needs the options of the interrupted run; changed: "
                                 + ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed))
+        if progress.batch and progress.world_size != group.world_size:
+            raise TrainingError(f"the checkpoint was written in the middle of epoch {progress.epoch} by "
+                                f"{progress.world_size} process(es); resume it with {progress.world_size} "
+                                f"(torchrun --nproc_per_node/--nnodes), not {group.world_size}")
         self._check_same_model(tensors)
+        tensors, own_rng = self._rank_view(tensors, group.rank)
         self.backend.load_state(tensors, engine_state)
+        if not own_rng and group.rank:  # a rank the interrupted run did not have: a fresh stream of its own
+            self.backend.seed_rank(progress.global_step)
         self.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
         if self.carry is not None:
             self.carry.set({k[6:]: v for k, v in tensors.items() if k.startswith("carry.")})
+        if group.rank:
+            progress.epoch_sums = {}  # rank 0 carries the epoch's sums so far for everyone
         self.state = progress
         self.history.epochs = list(progress.history)
         self._say(f"resuming at epoch {progress.epoch}, batch {progress.batch} (step {progress.global_step})")
+
+    @classmethod
+    def _rank_view(cls, tensors: dict[str, np.ndarray], rank: int) -> tuple[dict[str, np.ndarray], bool]:
+        """The checkpoint's arrays as rank `rank` saved them (its own RNG and carry); whether it had its own."""
+        plain = {k: v for k, v in tensors.items() if not (k.startswith("rank") and k.split(".", 1)[0][4:].isdigit())}
+        if rank == 0:
+            return plain, True
+        prefix = f"rank{rank}."
+        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        shared = {k: v for k, v in plain.items() if not k.startswith(cls.PER_RANK)}
+        return {**shared, **own}, bool(own)
 
     def _check_same_model(self, tensors: dict[str, np.ndarray]) -> None:
         expected = {k: v.shape for k, v in self.backend.snapshot().items()}
@@ -255,6 +318,9 @@ class Trainer:
         record.update({f"train_{k}": v for k, v in result.train.items()})
         record.update({f"val_{k}": v for k, v in result.val.items()})
         self.history.append(record)
+        self.group.on_main(self._write_history, record, result)
+
+    def _write_history(self, record: dict, result: EpochResult) -> None:
         self.history.save(self.out_dir)
         plot_history(self.history, self.out_dir)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items()
@@ -262,5 +328,5 @@ class Trainer:
         self._say(f"epoch {result.epoch}: {shown}  ({result.seconds:.0f}s){'  *best*' if result.improved else ''}")
 
     def _say(self, message: str) -> None:
-        if self.progress:
+        if self.progress and self.group.is_main:
             print(message, file=sys.stderr, flush=True)
