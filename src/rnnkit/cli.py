@@ -222,11 +222,12 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _checked_utf8(text: str) -> str:
+def _checked_utf8(text: str, what: str = "the review") -> str:
+    """`text` from the command line, refused if it holds bytes that are not UTF-8 (surrogate escapes)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("the review is not valid UTF-8 text; re-encode it (e.g. iconv -t UTF-8)") from None
+        raise InputError(f"{what} is not valid UTF-8 text; re-encode it (e.g. iconv -t UTF-8)") from None
     return text
 
 

@@ -669,7 +669,7 @@ def cmd_generate(args) -> int:
     if not isinstance(model, CharLM):
         raise InputError(f"{args.bundle} holds a {model.bundle.task!r} model; generate needs a charlm bundle "
                          "(rnnkit train charlm)")
-    prime = _checked_utf8(args.prime)
+    prime = _checked_utf8(args.prime, "the --prime text")
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     pieces = model.stream(prime, args.length, args.temperature, args.top_k, seed)  # checks every option first
     if args.seed is None:

@@ -661,7 +661,7 @@ def cmd_translate(args) -> int:
         return _translate_stream(model, sys.stdin.buffer, options)
     if not args.texts:
         raise InputError('give a text to translate, e.g. rnnkit translate BUNDLE "I am cold.", or - to read stdin')
-    texts = [_checked_utf8(t) for t in args.texts]
+    texts = [_checked_utf8(t, "the text to translate") for t in args.texts]
     for number, (result, text) in enumerate(zip(model.translate(texts, **options), texts), start=1):
         if args.json:
             print(json.dumps({"text": text, **result}, ensure_ascii=False))
