@@ -7,7 +7,11 @@ Measured (medians of interleaved runs; which engine goes first alternates):
 - one training step (forward + backward, input gradient included) of a 1-layer
   LSTM, GRU and vanilla RNN: batch 64, 200 steps, input 128, hidden 128; the
   numpy `StackedRecurrent` against `torch.nn.LSTM/GRU/RNN`;
-- inference only: batch 1, one 230-token review;
+- inference only, batch 1, one 230-token review, each cell: the inference-only
+  path that `predict` and `serve` run (`numpy_engine.inference`) against
+  torch.nn under inference_mode (`ratio`), and the training forward, which keeps
+  what BPTT needs (`training_forward_ratio`); both against torch's faster
+  setting, --threads or one thread (a 230-step chain of small ops);
 - the LSTM step's GFLOP/s (matmul FLOPs only: 6 T N 4H (D + H), forward + both
   backward products) and this machine's float32 matmul peak (a 2048^3 np.matmul,
   best of several, same threads) — their quotient is the fraction of peak;
@@ -112,17 +116,39 @@ def train_step(cell: str, repeats: int, T=200, N=64, D=128, H=128) -> dict:
 
 
 def inference(cell: str, repeats: int, T=230, N=1, D=128, H=128) -> dict:
+    """Forward only. "numpy": the layer's training forward (it keeps what BPTT needs); "numpy_infer": the
+    inference-only path `predict` and `serve` run (`numpy_engine.inference`: projection, then the steps)."""
+    from rnnkit.numpy_engine import inference as fast
+    from rnnkit.numpy_engine.packing import pack
+
     module, stack, x, _ = engines(cell, T, N, D, H)
     x_t = torch.from_numpy(x)
+    params = {f"rnn.{name}": p.detach().numpy().copy() for name, p in module.named_parameters()}
+    weights = fast.layer_weights(cell, params, "rnn.", 0, 1)
+    packing = pack(np.full(N, T))
+    packed = np.ascontiguousarray(x.reshape(T * N, D))  # time-major (T, N, D) of equal lengths is the packed order
 
     def torch_run():
         with torch.inference_mode():
             module(x_t)
 
-    times = interleaved({"numpy": lambda: stack.forward(x), "torch": torch_run}, repeats)
-    numpy_s, torch_s = statistics.median(times["numpy"]), statistics.median(times["torch"])
-    return {"numpy_ms": round(numpy_s * 1e3, 3), "torch_ms": round(torch_s * 1e3, 3),
-            "ratio": round(numpy_s / torch_s, 3)}
+    def torch_one_thread():  # batch 1 is a chain of small ops: torch's second thread can cost more than it gives
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            torch_run()
+        finally:
+            torch.set_num_threads(threads)
+
+    times = interleaved({"numpy": lambda: stack.forward(x), "torch": torch_run, "torch_one_thread": torch_one_thread,
+                         "numpy_infer": lambda: fast.recur(cell, fast.project([packed], weights), weights, packing)},
+                        repeats)
+    numpy_s, torch_s, torch_1_s, infer_s = (statistics.median(times[k])
+                                            for k in ("numpy", "torch", "torch_one_thread", "numpy_infer"))
+    best_torch = min(torch_s, torch_1_s)  # the ratios are against torch's faster setting
+    return {"numpy_ms": round(numpy_s * 1e3, 3), "numpy_infer_ms": round(infer_s * 1e3, 3),
+            "torch_ms": round(torch_s * 1e3, 3), "torch_one_thread_ms": round(torch_1_s * 1e3, 3),
+            "ratio": round(infer_s / best_torch, 3), "training_forward_ratio": round(numpy_s / best_torch, 3)}
 
 
 def matmul_peak(repeats: int = 5, size: int = 2048) -> dict:
@@ -214,8 +240,9 @@ def main() -> int:
             results[f"{cell}_train_step"] = train_step(cell, args.repeats)
             print(cell, "train step", {k: v for k, v in results[f"{cell}_train_step"].items()
                                        if not k.endswith("runs_ms")}, flush=True)
-        results["lstm_infer"] = inference("lstm", 4 * args.repeats)
-        print("lstm inference", results["lstm_infer"], flush=True)
+        for cell in ("lstm", "gru", "rnn"):
+            results[f"{cell}_infer"] = inference(cell, 4 * args.repeats)
+            print(cell, "inference", results[f"{cell}_infer"], flush=True)
     if args.threads != 1:  # the same step with one thread each: less sensitive to what else the machine runs
         torch.set_num_threads(1)
         with threadpool_limits(limits=1, user_api="blas"):
@@ -235,6 +262,8 @@ def main() -> int:
         "gru_train_step_ratio_vs_torch": results["gru_train_step"]["ratio"],
         "rnn_train_step_ratio_vs_torch": results["rnn_train_step"]["ratio"],
         "lstm_infer_ratio_vs_torch": results["lstm_infer"]["ratio"],
+        "gru_infer_ratio_vs_torch": results["gru_infer"]["ratio"],
+        "rnn_infer_ratio_vs_torch": results["rnn_infer"]["ratio"],
         "lstm_gflops": results["lstm_train_step"]["numpy_gflops"],
         "matmul_peak_gflops": results["matmul_peak"]["numpy"],
         "lstm_fraction_of_peak": round(results["lstm_train_step"]["numpy_gflops"] / results["matmul_peak"]["numpy"], 3),
