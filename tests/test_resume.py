@@ -92,6 +92,26 @@ def test_resume_refuses_changed_options_and_missing_checkpoint(tmp_path):
         sentiment.train(**setup, resume=True)
 
 
+def test_resume_removes_temporaries_a_kill_left_in_the_output_directory(tmp_path):
+    # kill -9 between mkstemp and os.replace (seen in bench/reliability.py: a charlm run killed while
+    # saving loss.png) leaves .<name>.XXXX.rnnkit-tmp beside the bundle; the resumed run drops them
+    setup = _setup(tmp_path, "run", epochs=1)
+    sentiment.train(**setup, engine="numpy")
+    out = tmp_path / "run"
+    stale = [out / f".{name}.k1ll3d{i}.rnnkit-tmp" for i, name in
+             enumerate(["model.safetensors", "vocab.json", "config.json", "history.json", "loss.png", "accuracy.png"])]
+    for path in stale:
+        path.write_bytes(b"")
+    others = [out / ".notes.txt", out / "notes.rnnkit-tmp.txt"]  # not ours: kept
+    for path in others:
+        path.write_text("mine")
+    setup["train_config"] = TrainConfig(**{**setup["train_config"].to_dict(), "epochs": 2})
+    sentiment.train(**setup, resume=True, engine="numpy")
+    assert [p.name for p in stale if p.exists()] == []
+    assert all(p.read_text() == "mine" for p in others)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".rnnkit-tmp")]
+
+
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_best_bundle(tmp_path, monkeypatch, engine):
     setup = _setup(tmp_path, "nan", epochs=3)

@@ -60,6 +60,22 @@ def atomic_paths(*targets: str | os.PathLike) -> Iterator[list[Path]]:
         raise
 
 
+def remove_stale_temporaries(directory: str | os.PathLike, target_name: str | None = None) -> list[Path]:
+    """Delete the temporary files a killed writer left in `directory` (for `target_name`, or for any target).
+
+    A kill -9 between `mkstemp` and `os.replace` strands ``.<name>.XXXX.rnnkit-tmp``;
+    nothing ever reads it. Only call this where no other process is writing,
+    e.g. when a run resumes in its own output directory. Returns the removed paths.
+    """
+    pattern = f".{target_name}.*{TEMP_SUFFIX}" if target_name else f".*{TEMP_SUFFIX}"
+    removed = []
+    for stale in Path(directory).glob(pattern):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

@@ -38,6 +38,7 @@ import numpy as np
 
 from rnnkit.config import TrainConfig
 from rnnkit.errors import TrainingError
+from rnnkit.fileio import remove_stale_temporaries
 from rnnkit.training import distributed
 from rnnkit.training.backends import NonFiniteLoss, engine_of, make_backend, make_torch_optimizer
 from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
@@ -270,6 +271,8 @@ class Trainer:
                                 f"{progress.world_size} process(es); resume it with {progress.world_size} "
                                 f"(torchrun --nproc_per_node/--nnodes), not {group.world_size}")
         self._check_same_model(tensors)
+        if group.is_main:  # a kill while the bundle, history or a plot was saved left its temporary file
+            remove_stale_temporaries(self.out_dir)
         tensors, own_rng = self._rank_view(tensors, group.rank)
         self.backend.load_state(tensors, engine_state)
         if not own_rng and group.rank:  # a rank the interrupted run did not have: a fresh stream of its own
