@@ -181,7 +181,8 @@ class Trainer:
                     break
         if self.best_state is not None:
             self.backend.restore(self.best_state)
-        group.check_same_weights(self.backend.snapshot())
+        if group.active:  # one process has nothing to compare (and a snapshot copies every weight)
+            group.check_same_weights(self.backend.snapshot())
         return self.history
 
     def best_metrics(self) -> dict:
