@@ -12,7 +12,7 @@ import pytest
 
 from rnnkit.bundle import load_bundle, save_bundle
 from rnnkit.config import ModelConfig, TrainConfig
-from rnnkit.data.text import UNK, UNK_ID, CharVocab, chunk_batches, decode_text, read_text, split_text, stream_layout
+from rnnkit.data.text import UNK, UNK_ID, CharVocab, chunk_batches, read_text, split_text, stream_layout
 from rnnkit.errors import DataError, InputError
 from rnnkit.tasks import charlm, load_predictor
 

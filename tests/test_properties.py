@@ -26,7 +26,7 @@ from rnnkit.config import ModelConfig
 from rnnkit.data.batching import bucket_batches, iterate_batches, pad_batch, truncate
 from rnnkit.data.pairs import PairVocab, detokenize
 from rnnkit.data.pairs import tokenize as pair_tokenize
-from rnnkit.data.vocab import PAD_ID, UNK_ID, Vocab, count_tokens, tokenize
+from rnnkit.data.vocab import PAD_ID, UNK_ID, Vocab, tokenize
 from rnnkit.errors import BundleError
 from rnnkit.params import parameter_shapes
 

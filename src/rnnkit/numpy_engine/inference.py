@@ -174,11 +174,11 @@ def encode(config: ModelConfig, params: dict, ids: np.ndarray, packing: Packing,
     K = config.num_directions
     x = np.take(params[f"{prefix}embedding.weight"], pack_ids(ids, packing), axis=0)  # (S, E)
     for layer in range(config.num_layers):
-        if layer:  # the layer below's outputs, both directions in forward step order: (S, K*H)
-            x = out[0] if K == 1 else np.concatenate([out[0], np.take(out[1], packing.reverse, axis=0)], axis=1)
         weights = layer_weights(config.cell, params, f"{prefix}rnn.", layer, K)
         inputs = [x] if K == 1 else [x, np.take(x, packing.reverse, axis=0)]
         out = recur(config.cell, project(inputs, weights), weights, packing)
+        if layer + 1 < config.num_layers:  # the next layer reads both directions in forward step order: (S, K*H)
+            x = out[0] if K == 1 else np.concatenate([out[0], np.take(out[1], packing.reverse, axis=0)], axis=1)
     return out
 
 

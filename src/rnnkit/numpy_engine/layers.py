@@ -118,7 +118,7 @@ class Pooling:
             return final
         mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
         parts = []
-        mean = largest = argmax = None
+        argmax = None
         if self.mode in ("mean", "mean_max"):
             mean = np.where(mask, outputs, 0.0).sum(axis=0) / lengths[:, None].astype(outputs.dtype)
             parts.append(mean.astype(outputs.dtype))
