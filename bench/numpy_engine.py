@@ -1,6 +1,7 @@
 """The numpy engine against torch.nn, side by side in one process: float32, the same weights, the same threads.
 
     python bench/numpy_engine.py                 # writes bench/results/numpy_engine.json
+    python bench/numpy_engine.py --separate      # + each engine alone, libraries' default threading
     python bench/numpy_engine.py --repeats 5 --out /tmp/quick.json
 
 Measured (medians of interleaved runs; which engine goes first alternates):
@@ -91,7 +92,8 @@ def engines(cell: str, T: int, N: int, D: int, H: int, seed: int = 0):
     return module, stack, x, dout
 
 
-def train_step(cell: str, repeats: int, T=200, N=64, D=128, H=128) -> dict:
+def train_steps(cell: str, T=200, N=64, D=128, H=128) -> tuple[dict, int]:
+    """One training step (forward + backward) of each engine, as zero-argument functions; and its matmul FLOPs."""
     module, stack, x, dout = engines(cell, T, N, D, H)
     x_t, dout_t = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
 
@@ -105,14 +107,48 @@ def train_step(cell: str, repeats: int, T=200, N=64, D=128, H=128) -> dict:
         out, _ = module(x_t)
         out.backward(dout_t)
 
-    times = interleaved({"numpy": numpy_step, "torch": torch_step}, repeats)
+    return {"numpy": numpy_step, "torch": torch_step}, 6 * T * N * GATES[cell] * H * (D + H)
+
+
+def step_summary(times: dict[str, list[float]], flops: int) -> dict:
     numpy_s, torch_s = statistics.median(times["numpy"]), statistics.median(times["torch"])
-    flops = 6 * T * N * GATES[cell] * H * (D + H)
     return {"numpy_ms": round(numpy_s * 1e3, 2), "torch_ms": round(torch_s * 1e3, 2),
             "ratio": round(numpy_s / torch_s, 3), "numpy_gflops": round(flops / numpy_s / 1e9, 2),
             "torch_gflops": round(flops / torch_s / 1e9, 2), "flops": flops,
             "numpy_runs_ms": [round(t * 1e3, 1) for t in times["numpy"]],
             "torch_runs_ms": [round(t * 1e3, 1) for t in times["torch"]]}
+
+
+def train_step(cell: str, repeats: int) -> dict:
+    """Both engines in this process, interleaved."""
+    steps, flops = train_steps(cell)
+    return step_summary(interleaved(steps, repeats), flops)
+
+
+def train_step_separate(cell: str, repeats: int, threads: int, rounds: int = 4) -> dict:
+    """Each engine alone in a fresh process with the libraries' default threading (idle threads spin).
+
+    In one process, one library's spinning threads take the cores from the other's
+    work (numpy's OpenBLAS after its matmuls, torch's OpenMP after its ops), so
+    with spinning defaults the engines are timed apart: `rounds` processes per
+    engine, alternating, each timing ceil(repeats / rounds) steps after a warm-up.
+    """
+    per_process = -(-repeats // rounds)
+    env = {k: v for k, v in os.environ.items() if k not in SLEEPING_THREADS}  # this process set them
+    times: dict[str, list[float]] = {"numpy": [], "torch": []}
+    for r in range(rounds):
+        for engine in (("numpy", "torch") if r % 2 == 0 else ("torch", "numpy")):
+            out = subprocess.run([sys.executable, __file__, "--spin", "--alone", engine, "--cell", cell,
+                                  "--threads", str(threads), "--repeats", str(per_process)],
+                                 check=True, capture_output=True, text=True, env=env).stdout
+            times[engine] += json.loads(out.strip().splitlines()[-1])
+    return step_summary(times, train_steps(cell)[1])
+
+
+def time_alone(engine: str, cell: str, repeats: int) -> list[float]:
+    """Seconds of `repeats` training steps of one engine (the child process of `train_step_separate`)."""
+    steps, _ = train_steps(cell)
+    return interleaved({engine: steps[engine]}, repeats)[engine]
 
 
 def inference(cell: str, repeats: int, T=230, N=1, D=128, H=128) -> dict:
@@ -224,9 +260,18 @@ def main() -> int:
     parser.add_argument("--skip-predict", action="store_true", help="leave out the whole-process predict timing")
     parser.add_argument("--spin", action="store_true",
                         help="keep the thread libraries' default of spinning idle threads (see the module docstring)")
+    parser.add_argument("--separate", action="store_true",
+                        help="also time each engine's training step alone in its own processes, with the "
+                             "libraries' default (spinning) threads: the fair comparison on an idle machine")
+    parser.add_argument("--alone", choices=("numpy", "torch"), help=argparse.SUPPRESS)  # a --separate child
+    parser.add_argument("--cell", choices=tuple(GATES), default="lstm", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.alone:
+        with threadpool_limits(limits=args.threads, user_api="blas"):
+            print(json.dumps(time_alone(args.alone, args.cell, args.repeats)))
+        return 0
     load_before = os.getloadavg()
     results: dict = {"command": " ".join(["python", "bench/numpy_engine.py", *sys.argv[1:]]),
                      "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -251,6 +296,12 @@ def main() -> int:
         torch.set_num_threads(args.threads)
         print("lstm train step, one thread", {k: v for k, v in results["lstm_train_step_one_thread"].items()
                                                if not k.endswith("runs_ms")}, flush=True)
+    if args.separate:
+        for cell in ("lstm", "gru", "rnn"):
+            results[f"{cell}_train_step_separate"] = train_step_separate(cell, args.repeats, args.threads)
+            print(cell, "train step, each engine in its own processes (spinning threads)",
+                  {k: v for k, v in results[f"{cell}_train_step_separate"].items() if not k.endswith("runs_ms")},
+                  flush=True)
     if not args.skip_predict:
         with tempfile.TemporaryDirectory() as tmp:
             results["predict_process"] = predict_process(make_bundle(Path(tmp) / "bundle"), args.repeats)
@@ -268,6 +319,9 @@ def main() -> int:
         "matmul_peak_gflops": results["matmul_peak"]["numpy"],
         "lstm_fraction_of_peak": round(results["lstm_train_step"]["numpy_gflops"] / results["matmul_peak"]["numpy"], 3),
     })
+    if args.separate:
+        results.update({f"{cell}_train_step_ratio_vs_torch_separate_spinning":
+                        results[f"{cell}_train_step_separate"]["ratio"] for cell in ("lstm", "gru", "rnn")})
     if "predict_process" in results:
         results["predict_process_seconds_numpy"] = results["predict_process"]["numpy"]
         results["predict_process_seconds_torch"] = results["predict_process"]["torch"]

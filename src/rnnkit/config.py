@@ -151,7 +151,7 @@ class TrainConfig:
             before stopping (0 = never stop early). The best weights are restored.
         validation_fraction: share of the training set held out for validation.
         seed: seeds weight init, data order and dropout.
-        threads: torch intra-op threads (0 = every core).
+        threads: torch intra-op threads, or numpy's BLAS threads on the numpy engine (0 = every core).
         device: "cpu", "cuda" or "cuda:N".
         lr_decay: multiply the learning rate by this after each epoch (1 = constant).
         checkpoint_every: save the resumable training state every this many steps

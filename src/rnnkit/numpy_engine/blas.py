@@ -8,8 +8,11 @@ threads cost more than they save. Measured on the project's 2-core machine
 (shared, busy): a (64, 128) x (128, 512) float32 matmul took 75-125 us on one
 thread and 320-650 us on two; a weight gradient over a whole batch, a
 (128, 12800) x (12800, 128) product, 4-12 ms on one and 8-200 ms on two (with
-idle threads sleeping; spinning was worse). So the layer runs its matmuls on
-one thread.
+idle threads sleeping; spinning was worse). So the layer runs its steps'
+matmuls on one thread. The chunk-sized ones, (16*N, D) x (D, G*H) and the
+chunk's weight gradients, gain from a second thread on an idle machine
+(124 -> 102-110 ms per LSTM training step), so they use BLAS's thread count,
+which `set_threads` (`rnnkit train --engine numpy --threads N`) sets.
 
 `single_threaded()` switches numpy's BLAS to one thread and back (a direct
 call into the library, about 1 us) through threadpoolctl when it is
@@ -66,3 +69,11 @@ def single_threaded(enabled: bool = True) -> Iterator[None]:
     finally:
         for lib, before in changed:
             lib.set_num_threads(before)
+
+
+def set_threads(count: int) -> None:
+    """Give numpy's BLAS `count` threads from now on, process-wide (`rnnkit train --threads N --engine numpy`)."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1; got {count}")
+    for lib in _numpy_blas():
+        lib.set_num_threads(count)

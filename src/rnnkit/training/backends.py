@@ -198,6 +198,10 @@ class NumpyBackend:
 
         self.optim, self.model, self.config, self.rng = optim, model, config, rng
         self.optimizer = make_numpy_optimizer(model.params, config)
+        if config.threads:  # --threads N: numpy's BLAS (the input projections and weight gradients use it)
+            from rnnkit.numpy_engine import blas
+
+            blas.set_threads(config.threads)
 
     def step(self, step: Callable, batch, agree: Callable[[float], float] | None = None) -> tuple[float, int, dict]:
         """step(model, batch, rng) -> (loss, count, metric sums, grads); clip + update in place."""
