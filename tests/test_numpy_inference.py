@@ -110,3 +110,16 @@ def test_pooled_sums_and_maxima_over_packed_steps(lengths):
     real = np.arange(lengths.max())[None, :, None] < packing.lengths[:, None, None]
     np.testing.assert_allclose(sum_over_steps(packed, packing), np.where(real, padded, 0).sum(axis=2))
     np.testing.assert_allclose(max_over_steps(packed, packing), np.where(real, padded, -np.inf).max(axis=2))
+
+
+def test_prepared_layers_give_the_same_logits():
+    from rnnkit.numpy_engine import inference
+
+    config = ModelConfig(vocab_size=30, cell="lstm", embedding_dim=5, hidden_size=4, bidirectional=True,
+                         num_layers=2, pooling="mean_max")
+    model = build_model(config, rng=np.random.default_rng(4))
+    ids, lengths = _batch(config.vocab_size, [5, 3, 7])
+    layers = inference.prepare_layers(config, model.params)
+    assert len(layers) == 2
+    np.testing.assert_array_equal(inference.many_to_one_logits(config, model.params, ids, lengths, layers),
+                                  model.infer(ids, lengths))

@@ -169,12 +169,20 @@ def recur(cell: str, pre: np.ndarray, weights: LayerWeights, packing: Packing) -
 # --------------------------------------------------------------------------- the model
 
 
-def encode(config: ModelConfig, params: dict, ids: np.ndarray, packing: Packing, prefix: str = "") -> np.ndarray:
+def prepare_layers(config: ModelConfig, params: dict, prefix: str = "") -> list[LayerWeights]:
+    """Every recurrent layer's LayerWeights. Compute them once for weights that do not change (a loaded
+    bundle) and pass them to `many_to_one_logits`: the reordering and transposing copies every matrix."""
+    return [layer_weights(config.cell, params, f"{prefix}rnn.", layer, config.num_directions)
+            for layer in range(config.num_layers)]
+
+
+def encode(config: ModelConfig, params: dict, ids: np.ndarray, packing: Packing, prefix: str = "",
+           layers: list[LayerWeights] | None = None) -> np.ndarray:
     """ids (N, T) -> the top layer's outputs (K, S, H), packed (direction k in its own step order)."""
     K = config.num_directions
+    layers = layers if layers is not None else prepare_layers(config, params, prefix)
     x = np.take(params[f"{prefix}embedding.weight"], pack_ids(ids, packing), axis=0)  # (S, E)
-    for layer in range(config.num_layers):
-        weights = layer_weights(config.cell, params, f"{prefix}rnn.", layer, K)
+    for layer, weights in enumerate(layers):
         inputs = [x] if K == 1 else [x, np.take(x, packing.reverse, axis=0)]
         out = recur(config.cell, project(inputs, weights), weights, packing)
         if layer + 1 < config.num_layers:  # the next layer reads both directions in forward step order: (S, K*H)
@@ -202,8 +210,12 @@ def pool(mode: str, outputs: np.ndarray, packing: Packing) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
-def many_to_one_logits(config: ModelConfig, params: dict, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """ids (N, T) post-padded, lengths (N,) with 1 <= length <= T -> logits (N, O), in the batch's order."""
+def many_to_one_logits(config: ModelConfig, params: dict, ids: np.ndarray, lengths: np.ndarray,
+                       layers: list[LayerWeights] | None = None) -> np.ndarray:
+    """ids (N, T) post-padded, lengths (N,) with 1 <= length <= T -> logits (N, O), in the batch's order.
+
+    `layers`: `prepare_layers(config, params)` made once, for weights that stay as they are (serving).
+    """
     ids, lengths = np.asarray(ids), np.asarray(lengths)
     if ids.ndim != 2 or lengths.shape != ids.shape[:1]:
         raise ValueError(f"ids must be (N, T) and lengths (N,); got {ids.shape} and {lengths.shape}")
@@ -212,7 +224,7 @@ def many_to_one_logits(config: ModelConfig, params: dict, ids: np.ndarray, lengt
     if not lengths.size:
         return np.zeros((0, params["head.bias"].shape[0]), params["head.bias"].dtype)
     packing = pack(lengths)
-    features = pool(config.pooling, encode(config, params, ids, packing), packing)
+    features = pool(config.pooling, encode(config, params, ids, packing, layers=layers), packing)
     logits = features @ params["head.weight"].T + params["head.bias"]
     out = np.empty_like(logits)
     out[packing.order] = logits

@@ -17,10 +17,12 @@ from rnnkit.errors import RnnkitError
 def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A function (ids (N, T), lengths (N,)) -> logits (N, O) float32 for a many-to-one bundle."""
     if engine == "numpy":
-        from rnnkit.numpy_engine import build_model
+        from rnnkit.numpy_engine import build_model, inference
 
-        model = build_model(bundle.config, bundle.tensors)
-        return lambda ids, lengths: np.asarray(model.infer(ids, lengths), dtype=np.float32)  # inference-only path
+        config, params = bundle.config, build_model(bundle.config, bundle.tensors).params
+        layers = inference.prepare_layers(config, params)  # a bundle's weights never change: prepare them once
+        return lambda ids, lengths: np.asarray(inference.many_to_one_logits(config, params, ids, lengths, layers),
+                                               dtype=np.float32)
     if engine == "torch":
         torch = import_torch()
         from rnnkit.torch_engine import build_model, load_tensors
