@@ -28,6 +28,16 @@ def _batch(config: ModelConfig, lengths, seed: int = 1):
     return ids, lengths
 
 
+def assert_same_gradients(numpy_model, torch_model, logits_t, upstream: np.ndarray) -> None:
+    """Backpropagate `upstream` through both engines; every parameter's gradient must agree."""
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = numpy_model.backward(upstream)
+    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
+    assert grads.keys() == expected.keys()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional,layers,pooling", [
     (False, 1, "last"), (True, 1, "last"), (True, 2, "mean_max"), (False, 3, "max"), (True, 2, "mean")])
@@ -40,12 +50,7 @@ def test_many_to_one_matches_torch_outputs_and_gradients(cell, bidirectional, la
     logits_n = numpy_model.forward(ids, lengths)
     np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), atol=TOL, rtol=0)
     upstream = np.random.default_rng(2).standard_normal(logits_n.shape).astype(np.float32)
-    (logits_t * torch.from_numpy(upstream)).sum().backward()
-    grads = numpy_model.backward(upstream)
-    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
-    assert grads.keys() == expected.keys()
-    for name, grad in grads.items():
-        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+    assert_same_gradients(numpy_model, torch_model, logits_t, upstream)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -62,12 +67,7 @@ def test_many_to_many_matches_torch_with_a_carried_state(cell):
     np.testing.assert_allclose(first_n, first_t.detach().numpy(), atol=TOL, rtol=0)
     np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), atol=TOL, rtol=0)
     upstream = np.random.default_rng(4).standard_normal(logits_n.shape).astype(np.float32)
-    (logits_t * torch.from_numpy(upstream)).sum().backward()
-    grads = numpy_model.backward(upstream)
-    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
-    assert grads.keys() == expected.keys()
-    for name, grad in grads.items():
-        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+    assert_same_gradients(numpy_model, torch_model, logits_t, upstream)
 
 
 def test_numpy_engine_does_not_import_torch():
@@ -100,12 +100,7 @@ def test_one_to_many_matches_torch_outputs_gradients_and_generation(cell, layers
     for ours, theirs in zip(final_n if cell == "lstm" else (final_n,), final_t if cell == "lstm" else (final_t,)):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), atol=TOL, rtol=0)
     upstream = rng.standard_normal(logits_n.shape).astype(np.float32)
-    (logits_t * torch.from_numpy(upstream)).sum().backward()
-    grads = numpy_model.backward(upstream)
-    expected = {n: p.grad for n, p in torch_model.shared_parameters().items()}
-    assert grads.keys() == expected.keys()
-    for name, grad in grads.items():
-        np.testing.assert_allclose(grad, expected[name].numpy(), atol=TOL, rtol=0, err_msg=name)
+    assert_same_gradients(numpy_model, torch_model, logits_t, upstream)
     np.testing.assert_allclose(numpy_model.features_gradient, features_t.grad.numpy(), atol=TOL, rtol=0)
     generated = numpy_model.generate(features, bos=1, steps=7)
     assert generated.tolist() == torch_model.generate(torch.from_numpy(features), bos=1, steps=7).tolist()
