@@ -70,11 +70,14 @@ def cmd_serve(args) -> int:
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1; got {args.workers}")
     if args.workers > 1:
-        from rnnkit.serve.workers import can_fork_workers
+        from rnnkit.serve.workers import can_fork_workers, max_workers
 
         why_not = can_fork_workers()
         if why_not:
             raise InputError(f"{why_not}; use --workers 1")
+        if args.workers > max_workers():
+            raise InputError(f"--workers {args.workers} is more than this machine can use (at most {max_workers()}: "
+                             "four per core); one worker per core is the usual choice")
     warning = check_host(args.host)
     if warning:
         print(f"rnnkit serve: warning: {warning}", file=sys.stderr)
@@ -96,8 +99,8 @@ def cmd_serve(args) -> int:
     print(f"rnnkit serve: {predictor.bundle.task} model {args.bundle} ({args.engine} engine{processes}) at "
           f"http://{shown}:{port}/ - API /v1/..., schema /openapi.json; Ctrl-C stops", file=sys.stderr, flush=True)
 
-    def serve(listening: socket.socket) -> None:
-        run_server(predictor, limits, args, listening)
+    def serve(listening: socket.socket, ready=None) -> None:
+        run_server(predictor, limits, args, listening, on_ready=ready)
 
     if args.workers > 1:
         from rnnkit.serve.workers import reuseport_sockets, run_workers
@@ -114,11 +117,12 @@ def cmd_serve(args) -> int:
     return status
 
 
-def run_server(predictor, limits: ServeLimits, args, sock: socket.socket) -> None:
+def run_server(predictor, limits: ServeLimits, args, sock: socket.socket, on_ready=None) -> None:
     """One uvicorn server for `predictor` on the listening `sock`, until it is stopped (KeyboardInterrupt).
 
     The app (its event loop, batcher and model thread) is made here, in the process that serves:
     with --workers each forked worker builds its own from the bundle loaded once before the fork.
+    `on_ready()` is called once the server accepts connections (the supervisor waits for it).
     """
     import uvicorn
 
@@ -130,7 +134,17 @@ def run_server(predictor, limits: ServeLimits, args, sock: socket.socket) -> Non
                             log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             limit_concurrency=limits.max_connections, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    if on_ready is None:
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+
+    class ReportingServer(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if not self.should_exit:
+                on_ready()  # serving from here on
+
+    ReportingServer(config).run(sockets=[sock])
 
 
 def _interrupt(signum, frame):
