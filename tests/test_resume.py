@@ -180,3 +180,39 @@ def test_damaged_checkpoint_metadata_is_a_clear_error(tmp_path, damage):
     save_file(tensors, str(path), metadata={"checkpoint": json.dumps({**document, **damage})})
     with pytest.raises(TrainingError, match="is damaged.*without --resume"):
         sentiment.train(**setup, resume=True, engine="numpy")
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_seq2seq_from_the_command_line_resumes_like_every_task(tmp_path, monkeypatch, engine, capsys):
+    """`rnnkit train seq2seq ... --resume` after a stop continues the run (it used to start over)."""
+    from rnnkit.cli import main
+
+    def argv(out):
+        return ["train", "seq2seq", "--task", "reverse", "--train-size", "300", "--test-size", "20", "--epochs", "2",
+                "--hidden", "8", "--embedding-dim", "8", "--batch-size", "16", "--checkpoint-every", "4",
+                "--patience", "0", "--engine", engine, "--out", str(out), "--quiet"]
+
+    assert main(argv(tmp_path / "straight")) == 0
+    if engine == "torch":
+        import torch.nn.functional as module
+        name = "cross_entropy"
+    else:
+        import rnnkit.numpy_engine.losses as module
+        name = "cross_entropy_with_logits"
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def signalling(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 25:  # in epoch 2: the handler only sets a flag, the step finishes and checkpoints
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, signalling)
+    assert main(argv(tmp_path / "stopped")) == 128 + signal.SIGTERM
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(module, name, real)
+    resumed = [a for a in argv(tmp_path / "stopped") if a != "--quiet"] + ["--resume"]
+    assert main(resumed) == 0
+    assert "resuming at epoch 2, batch " in capsys.readouterr().err  # not a fresh start
+    _assert_same(_final_weights(tmp_path / "stopped"), _final_weights(tmp_path / "straight"))

@@ -28,20 +28,23 @@ def test_binary_metrics_confusion_matrix():
 
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
 def test_first_loss_is_about_ln2(engine):
-    from rnnkit.config import ModelConfig
+    from rnnkit.config import ModelConfig, TrainConfig
     sequences, labels, vocab = sentiment.demo_data(256, seed=3)
     config = ModelConfig(vocab_size=len(vocab), cell="lstm", hidden_size=16, embedding_dim=16)
     settings = sentiment.SentimentSettings(maxlen=80, vocab_size=None)
+    training = sentiment.SentimentTraining(sequences, labels, vocab, config, settings, batch_size=32,
+                                           validation_fraction=0.5)
+    training.setup(np.random.default_rng(0))
     if engine == "torch":
         import torch
         torch.manual_seed(0)
-        parts = sentiment._torch_parts(config, sentiment.TrainConfig(), packed=False)
+        parts = training.torch_parts(TrainConfig(), torch.device("cpu"))
         with torch.no_grad():
-            probabilities = parts.probabilities(parts.build().eval(), sequences, settings)
+            metrics = parts.validate(parts.model.eval())
     else:
-        parts = sentiment._numpy_parts(config, sentiment.TrainConfig())
-        probabilities = parts.probabilities(parts.build(), sequences, settings)
-    assert sentiment.binary_metrics(probabilities, labels)["loss"] == pytest.approx(np.log(2), abs=0.05)
+        parts = training.numpy_parts(TrainConfig())
+        metrics = parts.validate(parts.model)
+    assert metrics["count"] == 128 and metrics["loss"] == pytest.approx(np.log(2), abs=0.05)
 
 
 def test_numpy_engine_trains_and_the_torch_engine_runs_its_bundle(tmp_path):

@@ -21,7 +21,7 @@ from rnnkit.errors import DataError, InputError
 from rnnkit.params import parameter_shapes
 from rnnkit.tasks import load_predictor
 from rnnkit.tasks import seq2seq as s2s
-from rnnkit.tasks.seq2seq_numpy import NumpyBackend
+from rnnkit.tasks.seq2seq.numpy_backend import NumpyBackend
 from rnnkit.torch_engine import export_tensors, load_tensors
 from rnnkit.torch_engine.seq2seq import EncoderDecoder
 
@@ -329,7 +329,7 @@ def test_cli_trains_word_level_pairs(tmp_path):
 def test_numpy_bptt_equals_torch_autograd(bi):
     import torch.nn.functional as F
 
-    from rnnkit.tasks.seq2seq_numpy import loss_and_grads
+    from rnnkit.tasks.seq2seq.numpy_backend import loss_and_grads
 
     torch.manual_seed(0)
     config = _config("none", "gru", 1, bi)
@@ -356,9 +356,9 @@ def test_numpy_engine_trains_reversal_and_torch_loads_it(tmp_path):
     train, val = (s2s.encode_split(p, source, target, settings) for p in (splits.train, splits.val))
     config = ModelConfig(vocab_size=len(source), target_vocab_size=len(target), architecture="encoder_decoder",
                          cell="gru", embedding_dim=16, hidden_size=32, bidirectional=True)
-    best = s2s.train_numpy(train, val, source, target, config,
-                           TrainConfig(epochs=8, batch_size=32, learning_rate=1e-2, patience=2), settings, tmp_path,
-                           progress=False)
+    best = s2s.train(train, val, source, target, config,
+                     TrainConfig(epochs=8, batch_size=32, learning_rate=1e-2, patience=2), settings, tmp_path,
+                     progress=False, engine="numpy")
     assert best["exact_match"] > 0.9  # strings of 1-4 letters from 4: chance of a whole string ~1/85
     sources, refs = [s for s, _ in splits.test], [[t] for _, t in splits.test]
     by_numpy = load_predictor(tmp_path, engine="numpy").evaluate(sources, refs, beam=3)

@@ -112,6 +112,23 @@ class ModelConfig:
         if self.architecture == "one_to_many" and self.input_size is None:
             raise ConfigError("a one_to_many model needs input_size (features of its one input vector)")
 
+    def describe(self) -> str:
+        """The network in one line, e.g. "Embedding(30000, 128) -> biGRU(128) -> mean_max -> Dense(1)"."""
+        direction = "bi" if self.bidirectional else ""
+        layers = " -> ".join([f"{direction}{self.cell.upper()}({self.hidden_size})"] * self.num_layers)
+        dropout = f", dropout {self.dropout:g}" if self.dropout else ""
+        embedding = f"Embedding({self.vocab_size}, {self.embedding_dim})"
+        if self.architecture == "many_to_one":
+            return f"{embedding} -> {layers} -> {self.pooling} -> Dense({self.output_size}){dropout}"
+        if self.architecture == "many_to_many":
+            return f"{embedding} -> {layers} -> Dense({self.output_size}) at every step{dropout}"
+        if self.architecture == "one_to_many":
+            return f"Dense({self.input_size} -> initial state) -> {embedding} -> {layers} -> Dense({self.output_size}){dropout}"
+        decoder = " -> ".join([f"{self.cell.upper()}({self.hidden_size * self.num_directions})"] * self.num_layers)
+        attention = "" if self.attention == "none" else f" + {self.attention} attention"
+        return (f"{embedding} -> {layers} => Embedding({self.target_vocab_size}, {self.embedding_dim}) -> "
+                f"{decoder}{attention} -> Dense({self.target_vocab_size}){dropout}")
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1

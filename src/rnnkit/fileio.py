@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 TEMP_SUFFIX = ".rnnkit-tmp"
+WRITTEN_BY = "rnnkit"  # the Software field of every PNG rnnkit draws: a later run may replace it
 
 
 @contextlib.contextmanager

@@ -9,6 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, in the logits' dtype: (z - max) - log(sum(exp(z - max)))."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """mean(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z))); logits and targets of one shape (e.g. (N, 1)).
 
@@ -33,9 +39,7 @@ def cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray,
     y = np.asarray(targets).reshape(-1)
     keep = np.ones(y.shape, bool) if ignore_index is None else y != ignore_index
     count = max(int(keep.sum()), 1)
-    shifted = z - z.max(axis=1, keepdims=True)
-    log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_p = shifted - log_sum  # log softmax (M, O)
+    log_p = log_softmax(z)  # (M, O)
     rows = np.arange(len(y))
     safe_y = np.where(keep, y, 0)
     loss = -(log_p[rows, safe_y] * keep).sum() / count

@@ -42,6 +42,7 @@ from rnnkit.serve.charlm import NDJSON, GenerateResponse, GenerationService
 from rnnkit.serve.guard import ApiError, BodyGuard, error_body
 from rnnkit.serve.limits import ServeLimits
 from rnnkit.serve.sentiment import SentimentService
+from rnnkit.tasks import WrongTask, require
 
 STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {  # the page loads nothing from elsewhere, and says so to the browser
@@ -51,7 +52,13 @@ PAGE_HEADERS = {  # the page loads nothing from elsewhere, and says so to the br
 }
 MAX_SERVE_BEAM = 16
 MAX_OUTPUT_LEN = 1000
-TASK_ENDPOINTS = {"sentiment": ("/v1/predict", "/v1/explain"), "charlm": ("/v1/generate",), "seq2seq": ("/v1/translate",)}
+# endpoint -> the predictor operation it asks for (see rnnkit.tasks.protocol); a bundle's task decides which answer
+ENDPOINTS = {"/v1/predict": "predict", "/v1/explain": "explain", "/v1/generate": "generate", "/v1/translate": "translate"}
+
+
+def endpoints_of(predictor) -> list[str]:
+    """The task endpoints this predictor answers."""
+    return [path for path, operation in ENDPOINTS.items() if operation in predictor.operations]
 
 
 class JSON(Response):
@@ -207,9 +214,14 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         return await in_time(batcher.run(items))
 
     def not_here(path: str, summary: str, needed: str) -> None:
-        """`path` for a task this bundle is not: 404 naming the bundle's task."""
+        """`path` for a task this bundle is not: 404 naming the bundle's task and the endpoints it answers."""
+        try:
+            require(predictor, ENDPOINTS[path], f"POST {path}", {op: f"POST {p}" for p, op in ENDPOINTS.items()})
+        except WrongTask as exc:
+            message = str(exc)
+
         async def unsupported():
-            raise ApiError(404, _task_mismatch(task, path, needed))
+            raise ApiError(404, message)
 
         app.post(path, summary=f"{summary} ({needed} bundles; this server: 404)", responses=ERROR_RESPONSES)(unsupported)
 
@@ -227,7 +239,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         info = {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
                 "config": bundle.config.to_dict(), "settings": bundle.settings, "metrics": bundle.metrics,
                 "labels": list(service.labels) if service else None,
-                "endpoints": list(TASK_ENDPOINTS.get(task, ())), "limits": asdict(limits)}
+                "endpoints": endpoints_of(predictor), "limits": asdict(limits)}
         if generator:
             info["generation"] = generator.describe()
         return info
@@ -245,7 +257,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
                   responses={200: {"model": ExplainResponse}, **ERROR_RESPONSES})
         async def explain(request: ExplainRequest):
             plan = service.explain_plan(request.text)
-            probabilities = await model_call(plan.sequences)
+            probabilities = await model_call(plan["sequences"])
             return JSON(service.explain_result(plan, probabilities, request.top_k))
     else:
         not_here("/v1/predict", "sentiment of one or many reviews", "sentiment")
@@ -282,11 +294,6 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         not_here("/v1/translate", "translate one or many texts", "seq2seq")
 
     return app
-
-
-def _task_mismatch(task: str, path: str, needed: str) -> str:
-    answers = ", ".join(TASK_ENDPOINTS.get(task, ())) or "no task endpoint"
-    return f"this bundle is a {task} model; {path} needs a {needed} bundle (this one answers {answers})"
 
 
 def _cap_source(text: str, max_chars: int, truncate: bool) -> str:

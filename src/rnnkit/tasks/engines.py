@@ -12,6 +12,7 @@ import numpy as np
 
 from rnnkit.bundle import Bundle
 from rnnkit.errors import RnnkitError
+from rnnkit.optional import import_torch
 
 
 def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -35,12 +36,3 @@ def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.
 
         return run
     raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
-
-
-def import_torch():
-    try:
-        import torch
-    except ImportError:
-        raise RnnkitError("the torch engine needs PyTorch: pip install torch==2.13.0 "
-                          "(or use --engine numpy)") from None
-    return torch

@@ -16,6 +16,7 @@ from torch import nn
 from rnnkit.config import ModelConfig
 from rnnkit.params import check_one_to_many
 from rnnkit.torch_engine.recurrent import StackedRecurrent
+from rnnkit.torch_engine.seq2seq import EncoderDecoder
 
 
 class _Sequence(nn.Module):
@@ -120,12 +121,10 @@ class OneToMany(_Sequence):
         return {"bridge.weight": self.bridge.weight, "bridge.bias": self.bridge.bias, **super().shared_parameters()}
 
 
-_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany}
+_BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany,
+             "encoder_decoder": EncoderDecoder}
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The nn.Module for `config` (initialised like torch.nn does; seed torch first)."""
-    try:
-        return _BUILDERS[config.architecture](config)
-    except KeyError:
-        raise NotImplementedError(f"the torch engine has no {config.architecture!r} model yet") from None
+    """The nn.Module for `config`, of any architecture (initialised like torch.nn does; seed torch first)."""
+    return _BUILDERS[config.architecture](config)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnkit.config import dumps
-from rnnkit.fileio import atomic_path, atomic_write_text
+from rnnkit.fileio import WRITTEN_BY, atomic_path, atomic_write_text
 
 
 @dataclass
@@ -50,7 +50,7 @@ def plot_history(history: History, directory: str | Path) -> list[Path]:
         fig.tight_layout()
         target = Path(directory) / f"{metric}.png"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", metadata={"Software": WRITTEN_BY})
         plt.close(fig)
         written.append(target)
     return written

@@ -1,7 +1,7 @@
 """`rnnkit serve BUNDLE`: the HTTP API and the page on uvicorn.
 
-Registered through `rnnkit.cli.TASK_COMMANDS`; the parser part imports nothing
-heavy, and the numpy engine (the default) never imports torch.
+The parser part imports nothing heavy, and the numpy engine (the default) never
+imports torch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rnnkit.errors import InputError, RnnkitError
 from rnnkit.serve.limits import LOOPBACK_DEFAULT, ServeLimits, check_host
 
 
-def register(commands, train_tasks) -> None:
+def register(commands) -> None:
     d = ServeLimits()
     serve = commands.add_parser(
         "serve", help="serve a bundle over HTTP: JSON API + a web page",
@@ -164,7 +164,7 @@ def limit_threads(engine: str, threads: int) -> None:
     else:
         threadpool_limits(threads)  # process-wide: OpenBLAS/MKL read it in every thread
     if engine == "torch":
-        from rnnkit.tasks.engines import import_torch
+        from rnnkit.optional import import_torch
 
         import_torch().set_num_threads(threads)
 

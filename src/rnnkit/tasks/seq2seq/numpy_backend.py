@@ -1,4 +1,4 @@
-"""The numpy engine behind `rnnkit translate` and `rnnkit train seq2seq --engine numpy` (no torch).
+"""The numpy engine behind seq2seq translation and `--engine numpy` training (no torch).
 
 Thin adapters over `rnnkit.numpy_engine.seq2seq.EncoderDecoder`, which holds
 the model itself (same tensors and semantics as the torch engine; tests hold
@@ -14,7 +14,7 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.data.pairs import PAD_ID
-from rnnkit.numpy_engine.losses import cross_entropy_with_logits
+from rnnkit.numpy_engine.losses import cross_entropy_with_logits, log_softmax
 from rnnkit.numpy_engine.seq2seq import EncoderDecoder, select_state
 
 SUPPORTED_ATTENTION = ("none", "bahdanau", "luong")
@@ -39,9 +39,7 @@ class NumpyBackend:
         """tokens (B,) -> log-probabilities (B, V_t), next state, attention weights (B, S) or None."""
         rnn_state, memory = state
         logits, rnn_state, weights = self.model.decode_step(np.asarray(tokens), rnn_state, memory)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return logp, (rnn_state, memory), weights
+        return log_softmax(logits), (rnn_state, memory), weights
 
     @staticmethod
     def select(state, rows: np.ndarray):

@@ -1,0 +1,127 @@
+"""The `rnnkit` command line: the top floor, over `rnnkit.tasks` and `rnnkit.serve`.
+
+    rnnkit train imdb --data PATH --out runs/imdb      train the sentiment model on IMDB
+    rnnkit train charlm --text FILE --out runs/lm      a character language model on any text
+    rnnkit train seq2seq --task dates --out runs/d     an encoder-decoder (translation)
+    rnnkit demo                                        the whole path offline, in under a minute
+    rnnkit evaluate BUNDLE [--data PATH | --text FILE] a bundle's metrics on held-out data
+    rnnkit predict runs/imdb "What a film!"            label + probability (or - for stdin)
+    rnnkit generate / translate / serve BUNDLE         the other tasks' operations, and the HTTP service
+    rnnkit data imdb                                   download IMDB (checksum verified)
+
+One module per task (`sentiment`, `charlm`, `seq2seq`) plus `serve` and `data`,
+each with `register(...)`; `common` holds the shared flags and checks. Nothing
+below this package imports it. Errors a user can cause print one line
+("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
+commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rnnkit import __version__
+from rnnkit.cli import charlm, data, sentiment, seq2seq, serve
+from rnnkit.cli.common import describe_os_error, open_bundle
+from rnnkit.errors import ConfigError, RnnkitError
+
+# the task module whose `cmd_evaluate(model, args)` scores a bundle of that task
+EVALUATORS = {"sentiment": sentiment, "charlm": charlm, "seq2seq": seq2seq}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, evaluate, predict.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = commands.add_parser("train", help="train a model").add_subparsers(dest="task", metavar="TASK", required=True)
+    sentiment.register(commands, train)
+    charlm.register(commands, train)
+    seq2seq.register(commands, train)
+    _add_evaluate_command(commands)
+    serve.register(commands)
+    data.register(commands)
+    return parser
+
+
+def _add_evaluate_command(commands) -> None:
+    evaluate = commands.add_parser("evaluate", help="score a bundle on held-out data: sentiment accuracy, loss and "
+                                   "confusion matrix; charlm nats and bits per character; seq2seq exact match and BLEU")
+    evaluate.add_argument("bundle", help="bundle directory written by rnnkit train")
+    evaluate.add_argument("--data", help="sentiment: IMDB tarball or folder (default: $RNNKIT_IMDB, then the download "
+                          "location); seq2seq: a TSV file of source<TAB>target pairs")
+    evaluate.add_argument("--text", help="charlm bundles: UTF-8 text to score in nats and bits per character "
+                          "(default: the validation part of the training text)")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test", help="sentiment: the IMDB split")
+    evaluate.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (default %(default)s: greedy)")
+    evaluate.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
+    evaluate.add_argument("--json", action="store_true", help="print metrics as one JSON object")
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    model = open_bundle(args.bundle, "evaluate", args.engine)
+    return EVALUATORS[model.task].cmd_evaluate(model, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    # argparse stops filling a nargs="*" positional at the first option: gather texts given after options
+    if extras and hasattr(args, "texts") and all(e == "-" or not e.startswith("-") for e in extras):
+        args.texts = [*args.texts, *extras]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    try:
+        if args.command == "train":
+            _join_training_processes(args)
+        return args.func(args)
+    except RnnkitError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `rnnkit predict ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # the file system said no: permissions, a full disk, a directory where a file goes
+        print(f"rnnkit: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        failed_write = _safetensors_io_error(exc)
+        if failed_write is None:
+            raise
+        print(f"rnnkit: error: {describe_os_error(failed_write)}", file=sys.stderr)
+        return 1
+
+
+def _join_training_processes(args) -> None:
+    """Check --device, and under torchrun join the other processes before any data is read.
+
+    Ranks other than 0 then run quietly: only rank 0 prints (errors still go to stderr).
+    """
+    from rnnkit.training import distributed
+
+    engine, device = getattr(args, "engine", "torch"), getattr(args, "device", "cpu")
+    if engine == "torch":
+        distributed.resolve_device(device)  # a clear error now, not a torch traceback after loading the data
+    elif device != "cpu":
+        raise ConfigError("the numpy engine runs on the CPU; leave out --device or use --engine torch")
+    if not distributed.setup(engine, device).is_main:
+        args.quiet = True
+        sys.stdout = open(os.devnull, "w")
+
+
+def _safetensors_io_error(exc: Exception) -> OSError | None:
+    """safetensors reports a failed write (e.g. a full disk) as SafetensorError("... (os error 28)")."""
+    import re
+
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if type(exc).__name__ != "SafetensorError" or not found:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code))
+

@@ -1,0 +1,132 @@
+"""A trained sentiment bundle, ready to predict, explain and evaluate."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from rnnkit.bundle import Bundle
+from rnnkit.data.batching import truncate
+from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
+from rnnkit.errors import InputError
+from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.protocol import BasePredictor
+from rnnkit.tasks.sentiment.scoring import EVAL_BATCH, binary_metrics, probabilities
+from rnnkit.tasks.sentiment.settings import LABELS, SentimentSettings
+
+
+class SentimentModel(BasePredictor):
+    """A trained sentiment bundle, ready to predict.
+
+        model = rnnkit.load("runs/imdb")
+        model.predict(["A wonderful film."])[0]  # {"label": "positive", "probability": 0.97, ...}
+
+    Attributes:
+        bundle: the loaded bundle; engine: "numpy" or "torch"; vocab: its word vocabulary;
+        settings: how text becomes ids (maxlen, truncating, padding).
+    """
+
+    task = "sentiment"
+    operations = ("predict", "explain", "evaluate")
+    labels = LABELS
+
+    def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
+        self.bundle, self.engine = bundle, engine
+        self.vocab = Vocab.from_json(bundle.vocab)
+        self.settings = SentimentSettings.from_bundle(bundle.settings)
+        self._logits = many_to_one_logits(bundle, engine)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "labels": list(self.labels)}
+
+    def encode(self, text: str) -> tuple[np.ndarray, dict]:
+        """Ids of `text` cut to maxlen, and facts about it (tokens, unknown, truncated)."""
+        if not isinstance(text, str):
+            raise InputError(f"a review must be a string; got {type(text).__name__}")
+        tokens = tokenize(text)
+        if not tokens:
+            raise InputError("the review has no words (it is empty, or only spaces, punctuation or symbols); "
+                             "give some text to judge")
+        ids = np.asarray(self.vocab.encode(tokens), dtype=np.int64)
+        unknown = int(np.sum(ids == UNK_ID))
+        if unknown == len(ids):
+            raise InputError(f"none of the {len(ids)} words of the review are in the model's vocabulary "
+                             f"({len(self.vocab)} words), so it cannot be judged; write it in English words")
+        cut = truncate(ids, self.settings.maxlen, self.settings.truncating)
+        return np.asarray(cut), {"tokens": len(ids), "unknown": unknown, "truncated": len(ids) > len(cut)}
+
+    def probabilities(self, sequences: Sequence[np.ndarray], batch_size: int = EVAL_BATCH) -> np.ndarray:
+        """P(positive) for already-encoded, already-truncated id sequences; (N,) float64."""
+        return probabilities(self._logits, sequences, self.settings, batch_size)
+
+    def predict(self, texts: Sequence[str] | str) -> list[dict]:
+        """One dict per text: label, probability (of that label), probability_positive, token facts.
+
+        Raises InputError for a text with no words or only unknown words.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, (list, tuple)):
+            raise InputError(f"predict takes a string or a list of strings; got {type(texts).__name__}")
+        encoded = []
+        for number, text in enumerate(texts):
+            try:
+                encoded.append(self.encode(text))
+            except InputError as exc:
+                if len(texts) == 1:
+                    raise
+                raise InputError(f"review {number + 1}: {exc}") from None
+        probs = self.probabilities([ids for ids, _ in encoded]) if encoded else np.zeros(0)
+        return [prediction(p, facts) for p, (_, facts) in zip(probs, encoded)]
+
+    def explain(self, text: str, top_k: int = 10, max_words: int = 1000) -> dict:
+        """The prediction for `text` and the words that pushed it most: P(positive) with each distinct word
+        left out (at most `max_words` of them), largest change first."""
+        ids, facts = self.encode(text)
+        plan = explain_plan(ids, tokenize(text), self.settings, max_words)
+        scores = self.probabilities(plan["sequences"])
+        return explain_result(plan, scores, facts, top_k)
+
+    def evaluate(self, sequences: Sequence[np.ndarray], labels: np.ndarray) -> dict:
+        """Metrics on encoded reviews (ids under this model's vocabulary)."""
+        started = time.perf_counter()
+        metrics = binary_metrics(self.probabilities(sequences), labels)
+        metrics["seconds"] = round(time.perf_counter() - started, 2)
+        return metrics
+
+
+def prediction(p_positive: float, facts: dict) -> dict:
+    """The answer for one review (the command line, the API and the service all give this)."""
+    label = int(p_positive >= 0.5)
+    return {"label": LABELS[label], "probability": float(p_positive if label else 1.0 - p_positive),
+            "probability_positive": float(p_positive), **facts}
+
+
+def explain_plan(ids: np.ndarray, tokens: list[str], settings: SentimentSettings, max_words: int) -> dict:
+    """The review's ids and its leave-one-word-out variants, ready for one model call.
+
+    `tokens` are the review's words before encoding; the variants drop every occurrence of one
+    distinct word (of the first `max_words`) from the ids the model reads.
+    """
+    kept = np.asarray(truncate(tokens, settings.maxlen, settings.truncating), dtype=object)
+    distinct = list(dict.fromkeys(kept.tolist()))
+    sequences, words, counts = [ids], [], []
+    for word in distinct[:max_words]:
+        keep = kept != word
+        if keep.any():  # a review of one repeated word has nothing left to score
+            sequences.append(ids[keep])
+            words.append(word)
+            counts.append(int(len(keep) - keep.sum()))
+    return {"sequences": sequences, "words": words, "counts": counts, "words_total": len(distinct)}
+
+
+def explain_result(plan: dict, scores: np.ndarray, facts: dict, top_k: int) -> dict:
+    """The prediction and the `top_k` words whose removal changed P(positive) most."""
+    full = float(scores[0])
+    effects = full - np.asarray(scores[1:], dtype=np.float64)
+    order = np.argsort(-np.abs(effects), kind="stable")[:top_k]
+    words = [{"word": plan["words"][i], "count": plan["counts"][i], "effect": float(effects[i])} for i in order]
+    return {"prediction": prediction(full, facts), "words": words, "words_considered": len(plan["words"]),
+            "words_total": plan["words_total"]}
