@@ -123,17 +123,18 @@ def test_one_to_many_refuses_configs_it_cannot_generate_with():
             build_torch(config)
 
 
-def test_one_to_many_bundle_round_trip_between_engines(tmp_path):
-    from rnnkit.bundle import load_bundle, save_bundle
+def test_one_to_many_weights_round_trip_between_engines(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
     from rnnkit.torch_engine import load_tensors
 
     config = ModelConfig(vocab_size=7, cell="gru", embedding_dim=4, hidden_size=5, num_layers=2,
                          architecture="one_to_many", output_size=7, input_size=3)
     torch.manual_seed(0)
     trained = build_torch(config).eval()
-    save_bundle(tmp_path / "b", "sequence", config, {"tokens": [str(i) for i in range(7)]}, export_tensors(trained))
-    bundle = load_bundle(tmp_path / "b")
+    save_file(export_tensors(trained), tmp_path / "model.safetensors")  # the bundle's weight format
+    tensors = load_file(tmp_path / "model.safetensors")
     features = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
-    by_numpy = build_numpy(bundle.config, bundle.tensors).generate(features, bos=1, steps=6)
-    by_torch = load_tensors(build_torch(bundle.config), bundle.tensors).eval().generate(torch.from_numpy(features), 1, 6)
+    by_numpy = build_numpy(config, tensors).generate(features, bos=1, steps=6)
+    by_torch = load_tensors(build_torch(config), tensors).eval().generate(torch.from_numpy(features), 1, 6)
     assert by_numpy.tolist() == by_torch.tolist() == trained.generate(torch.from_numpy(features), 1, 6).tolist()

@@ -70,6 +70,9 @@ def command_line(operation: str, bundle, data: dict) -> list[str]:
 
 
 def test_every_operation_has_a_command_and_every_task_a_predictor():
+    from rnnkit.bundle import TASKS as BUNDLE_TASKS
+
+    assert set(BUNDLE_TASKS) == set(PREDICTORS)  # a bundle the loader accepts has a predictor, and back
     assert set(COMMANDS) == set(OPERATIONS)
     for task in TASKS:
         cls = predictor_class(task)

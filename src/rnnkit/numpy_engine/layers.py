@@ -74,6 +74,15 @@ class Dense:
         return dy @ self.weight
 
 
+def dropout_mask(p: float, like: np.ndarray, rng: np.random.Generator | None) -> np.ndarray | float:
+    """Inverted-dropout mask shaped like `like`: 0 with probability p, else 1 / (1 - p); 1.0 when p is 0."""
+    if not p:
+        return 1.0
+    if rng is None:
+        raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
+    return (rng.random(like.shape) >= p).astype(like.dtype) / (1.0 - p)
+
+
 class Dropout:
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
 
@@ -85,9 +94,7 @@ class Dropout:
         if not train or self.p == 0.0:
             self._mask = None
             return x
-        if rng is None:
-            raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
-        self._mask = (rng.random(x.shape) >= self.p).astype(x.dtype) / (1.0 - self.p)
+        self._mask = dropout_mask(self.p, x, rng)
         return x * self._mask
 
     def backward(self, dy: np.ndarray) -> np.ndarray:

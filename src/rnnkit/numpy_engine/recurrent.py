@@ -32,7 +32,7 @@ import numpy as np
 
 from rnnkit.numpy_engine import blas
 from rnnkit.numpy_engine.cells import CELLS, Workspace, step_caches
-from rnnkit.numpy_engine.layers import Dropout
+from rnnkit.numpy_engine.layers import Dropout, dropout_mask
 
 PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 CHUNK = 16  # steps per chunk: its input share is computed just before them, its weight gradients just after
@@ -288,9 +288,7 @@ class StackStepper:
         for layer, names in enumerate(self.names):
             p = {kind: self.params[name] for kind, name in names.items()}
             if layer > 0 and train and self.dropout:  # between layers, as StackedRecurrent's Dropout
-                if rng is None:
-                    raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
-                mask = (rng.random(x.shape) >= self.dropout).astype(x.dtype) / (1.0 - self.dropout)
+                mask = dropout_mask(self.dropout, x, rng)
                 x = x * mask
                 cache.masks.append(mask)
             xw = x @ p["weight_ih"].T + p["bias_ih"]

@@ -32,7 +32,7 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.numpy_engine import attention as att
-from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding
+from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, dropout_mask
 from rnnkit.numpy_engine.recurrent import StackedRecurrent, StackStepper
 
 
@@ -158,7 +158,7 @@ class EncoderDecoder:
         p, kind, drop = self.params, self.config.attention, self.config.dropout if train else 0.0
         tokens, logits, steps = tgt_in[:, 0], [], []
         for t in range(tgt_in.shape[1]):
-            step = DecoderStep(tokens, _dropout_mask(drop, p["decoder.embedding.weight"][tokens], rng))
+            step = DecoderStep(tokens, dropout_mask(drop, p["decoder.embedding.weight"][tokens], rng))
             x = p["decoder.embedding.weight"][tokens] * step.input_mask
             if kind == "bahdanau":
                 context, _, step.attention = att.additive_attention(
@@ -171,7 +171,7 @@ class EncoderDecoder:
                 out, _, step.attention = att.multiplicative_attention(out[:, None, :], memory,
                                                                       p["decoder.attention.combine.weight"])
                 out = out[:, 0]
-            step.head_mask = _dropout_mask(drop, out, rng)
+            step.head_mask = dropout_mask(drop, out, rng)
             step.head_input = out * step.head_mask
             logits.append(step.head_input @ p["decoder.head.weight"].T + p["decoder.head.bias"])
             steps.append(step)
@@ -259,14 +259,6 @@ class DecoderStep:
     head_mask: np.ndarray | float = 1.0
     head_input: np.ndarray | None = None
 
-
-def _dropout_mask(p: float, like: np.ndarray, rng) -> np.ndarray | float:
-    """Inverted-dropout mask shaped like `like` (1.0 when p is 0), as `layers.Dropout` draws it."""
-    if not p:
-        return 1.0
-    if rng is None:
-        raise ValueError("dropout in training needs a numpy Generator (pass rng=)")
-    return (rng.random(like.shape) >= p).astype(like.dtype) / (1.0 - p)
 
 
 def _top(state) -> np.ndarray:
