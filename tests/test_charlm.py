@@ -294,7 +294,7 @@ def test_bad_generation_options_are_clear_errors(tiny_bundle, options, message):
 
 def test_predict_and_translate_on_a_character_lm_say_what_to_use(tiny_bundle):
     model = load_predictor(tiny_bundle[0])
-    for operation, task in (("predict", "sentiment"), ("translate", "seq2seq")):
+    for operation, task in (("predict", "sentiment or classify"), ("translate", "seq2seq")):
         with pytest.raises(InputError, match=rf"charlm model, but {operation}\(\) needs a {task} bundle; for this "
                                              r"bundle use generate\(\), evaluate\(\)"):
             getattr(model, operation)(["the cat"])

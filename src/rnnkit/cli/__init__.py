@@ -23,12 +23,12 @@ import os
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import charlm, data, sentiment, seq2seq, serve
+from rnnkit.cli import charlm, classify, data, predict, sentiment, seq2seq, serve
 from rnnkit.cli.common import describe_os_error, open_bundle
 from rnnkit.errors import ConfigError, RnnkitError
 
 # the task module whose `cmd_evaluate(model, args)` scores a bundle of that task
-EVALUATORS = {"sentiment": sentiment, "charlm": charlm, "seq2seq": seq2seq}
+EVALUATORS = {"sentiment": sentiment, "classify": classify, "charlm": charlm, "seq2seq": seq2seq}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = commands.add_parser("train", help="train a model").add_subparsers(dest="task", metavar="TASK", required=True)
+    classify.register(commands, train)
     sentiment.register(commands, train)
     charlm.register(commands, train)
     seq2seq.register(commands, train)
+    predict.register(commands)
     _add_evaluate_command(commands)
     serve.register(commands)
     data.register(commands)
@@ -46,19 +48,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_evaluate_command(commands) -> None:
-    evaluate = commands.add_parser("evaluate", help="score a bundle on held-out data: sentiment accuracy, loss and "
-                                   "confusion matrix; charlm nats and bits per character; seq2seq exact match and BLEU")
+    evaluate = commands.add_parser("evaluate", help="score a bundle on held-out data: classify per-class report and "
+                                   "worst mistakes; sentiment accuracy, loss and confusion matrix; charlm nats and bits per character; seq2seq exact match and BLEU")
     evaluate.add_argument("bundle", help="bundle directory written by rnnkit train")
-    evaluate.add_argument("--data", help="sentiment: IMDB tarball or folder (default: $RNNKIT_IMDB, then the download "
-                          "location); seq2seq: a TSV file of source<TAB>target pairs")
+    evaluate.add_argument("--data", help="classify: labelled texts (as in training); sentiment: IMDB tarball or "
+                          "folder (default: $RNNKIT_IMDB, then the download location); seq2seq: a TSV file of "
+                          "source<TAB>target pairs")
     evaluate.add_argument("--text", help="charlm bundles: UTF-8 text to score in nats and bits per character "
                           "(default: the validation part of the training text)")
     evaluate.add_argument("--split", choices=("test", "train"), default="test", help="sentiment: the IMDB split")
     evaluate.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (default %(default)s: greedy)")
+    evaluate.add_argument("--worst", type=int, default=10, help="classify: the worst mistakes listed (default %(default)s)")
+    evaluate.add_argument("--plot", metavar="PNG", help="classify: save the confusion matrix as a PNG")
     evaluate.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
     evaluate.add_argument("--json", action="store_true", help="print metrics as one JSON object")
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
+
+
+def train_from_python(task: str, options: dict) -> None:
+    """Run `rnnkit train TASK` with `options` as its flags (underscores for dashes: batch_size=32); the
+    defaults, checks and messages are the command line's. Raises RnnkitError for unknown or missing options."""
+    import difflib
+
+    tasks = _subparsers(_subparsers(build_parser())["train"])
+    if task not in tasks:
+        raise ConfigError(f"unknown task {task!r}; rnnkit.train knows {', '.join(sorted(tasks))}")
+    actions = [a for a in tasks[task]._actions if a.dest != "help"]
+    defaults = {**{a.dest: a.default for a in actions}, **tasks[task]._defaults}  # set_defaults wins, as in argparse
+    args = argparse.Namespace(**{"command": "train", "task": task, **defaults})  # seq2seq's --task is its own
+    known = {a.dest for a in actions} - {"func"}
+    for name, value in options.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else f" (options: {', '.join(sorted(known))})"
+            raise ConfigError(f"rnnkit.train({task!r}) has no option {name!r}{hint}")
+        setattr(args, name, str(value) if isinstance(value, os.PathLike) else value)
+    missing = [a.dest for a in actions if a.required and getattr(args, a.dest) is None]
+    missing += [" or ".join(a.dest for a in group._group_actions) for group in tasks[task]._mutually_exclusive_groups
+                if group.required and all(getattr(args, a.dest) is None for a in group._group_actions)]
+    if missing:
+        raise ConfigError(f"rnnkit.train({task!r}) needs {', '.join(f'{m}=...' for m in missing)}")
+    _join_training_processes(args)
+    args.func(args)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
 
 
 def cmd_evaluate(args) -> int:

@@ -1,4 +1,4 @@
-"""`rnnkit train imdb`, `rnnkit demo`, `rnnkit predict`, and `rnnkit evaluate` for sentiment bundles."""
+"""`rnnkit train imdb`, `rnnkit demo`, and `rnnkit evaluate` for sentiment bundles."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import json
 import sys
 import time
 
-from rnnkit.cli.common import (add_model_arguments, add_train_arguments, answer_lines, check_output_dir,
-                               checked_utf8, model_config_from, open_bundle, print_trained, run_options,
-                               train_config_from)
-from rnnkit.errors import InputError
+from rnnkit.cli.common import (add_model_arguments, add_train_arguments, check_output_dir, model_config_from,
+                               print_trained, run_options, train_config_from)
 
 
 def register(commands, train_tasks) -> None:
@@ -33,18 +31,6 @@ def register(commands, train_tasks) -> None:
     demo.add_argument("--quiet", action="store_true")
     add_model_arguments(demo, hidden=32, embedding_dim=32, dropout=0.0, pooling="last")
     demo.set_defaults(func=cmd_demo)
-
-    predict = commands.add_parser("predict", help="sentiment of reviews given as arguments, or one per line on "
-                                                  "stdin (-)")
-    predict.add_argument("bundle", help="bundle directory written by rnnkit train")
-    predict.add_argument("texts", nargs="*", help='reviews to judge; "-" reads one review per line from stdin '
-                                                  "(JSON lines out)")
-    predict.add_argument("--explain", action="store_true",
-                         help="also show the words that pushed each prediction most (each left out in turn)")
-    predict.add_argument("--top", type=int, default=8, help="words shown with --explain (default %(default)s)")
-    predict.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="numpy needs no torch (default)")
-    predict.add_argument("--json", action="store_true", help="print one JSON object per review")
-    predict.set_defaults(func=cmd_predict)
 
 
 def _add_text_arguments(parser) -> None:
@@ -103,36 +89,6 @@ def cmd_demo(args) -> int:
         print(f"  {result['label']:8s} {result['probability']:.3f}  {text}")
     print(f"bundle saved to {out}; try: rnnkit predict {out} \"a funny and charming film\"")
     return 0
-
-
-def cmd_predict(args) -> int:
-    if args.explain and not 1 <= args.top <= 100:
-        raise InputError(f"--top must be 1..100; got {args.top}")
-    model = open_bundle(args.bundle, "explain" if args.explain else "predict", args.engine)
-    answer = (lambda text: model.explain(text, top_k=args.top)) if args.explain else (
-        lambda text: model.predict([text])[0])
-    if args.texts == ["-"]:
-        return answer_lines(sys.stdin.buffer, answer, "judged")
-    if not args.texts:
-        raise InputError('give a review to judge, e.g. rnnkit predict BUNDLE "A moving film.", or - to read stdin')
-    for text in (checked_utf8(t) for t in args.texts):
-        result = answer(text)
-        if args.json:
-            print(json.dumps({"text": text, **result}, ensure_ascii=False))
-        elif args.explain:
-            _print_explained(result)
-        else:
-            note = "  (truncated)" if result["truncated"] else ""
-            print(f"{result['label']}\t{result['probability']:.4f}{note}")
-    return 0
-
-
-def _print_explained(result: dict) -> None:
-    prediction = result["prediction"]
-    print(f"{prediction['label']}\t{prediction['probability']:.4f}")
-    for word in result["words"]:
-        direction = "towards" if word["effect"] > 0 else "away from"
-        print(f"  {word['word']!r:>20s} {word['effect']:+.4f}  ({direction} positive)")
 
 
 def cmd_evaluate(model, args) -> int:

@@ -98,3 +98,27 @@ def iterate_batches(sequences: Sequence[np.ndarray], labels: np.ndarray | None, 
     for index in groups:
         ids, lens = pad_batch([sequences[i] for i in index])
         yield Batch(ids, lens, None if labels is None else labels[index].astype(np.float32), index)
+
+
+def text_batches(sequences: Sequence[np.ndarray], labels: np.ndarray | None, batch_size: int,
+                 rng: np.random.Generator | None, maxlen: int, truncating: str = "pre",
+                 padding: str = "post") -> list[Batch]:
+    """Batches of encoded texts for a many-to-one model, each cut to `maxlen` ids from the `truncating` side.
+
+    padding "post": length-bucketed batches, post-padded to their longest text, with masks (no compute
+    on padding). "pre": Keras-style fixed length: every text pre-padded to `maxlen`, and the model
+    reads the padding too. `rng` shuffles (training); None keeps a fixed order (evaluation).
+    """
+    cut = [truncate(s, maxlen, truncating) for s in sequences]
+    if padding == "post":
+        return list(iterate_batches(cut, labels, batch_size, rng, bucket=True))
+    return list(_fixed_length_batches(cut, labels, maxlen, batch_size, rng))
+
+
+def _fixed_length_batches(sequences, labels, maxlen, batch_size, rng) -> Iterator[Batch]:
+    order = rng.permutation(len(sequences)) if rng is not None else np.arange(len(sequences))
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        ids, _ = pad_batch([sequences[i] for i in index], padding="pre", length=maxlen)
+        lengths = np.full(len(index), maxlen, dtype=np.int64)  # the model reads the padding, as Keras does
+        yield Batch(ids, lengths, None if labels is None else labels[index].astype(np.float32), index)

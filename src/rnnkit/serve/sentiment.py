@@ -5,7 +5,7 @@ model itself truncates ("pre": the start, so the ending is kept), and the
 answer says `truncated: true`; the model then keeps at most its `maxlen` tokens,
 as `rnnkit predict` does.
 
-Explanation by leaving one word out (`rnnkit.tasks.sentiment.predictor.explain_plan`,
+Explanation by leaving one word out (`rnnkit.tasks.explain`,
 as `rnnkit predict --explain` does): the review and all its variants go to the
 model in one batched call.
 """
@@ -18,7 +18,8 @@ from rnnkit.data.vocab import tokenize
 from rnnkit.errors import InputError
 from rnnkit.serve.limits import ServeLimits
 from rnnkit.tasks.sentiment import LABELS
-from rnnkit.tasks.sentiment.predictor import explain_plan, explain_result, prediction
+from rnnkit.tasks.explain import explain_plan
+from rnnkit.tasks.sentiment.predictor import explain_result, prediction
 
 
 class SentimentService:
@@ -63,7 +64,7 @@ class SentimentService:
     def explain_plan(self, text: str) -> dict:
         """The review and its leave-one-word-out variants, ready for one model call."""
         ids, facts = self.encode(text)
-        plan = explain_plan(ids, tokenize(self.cut(text)[0]), self.model.settings, self.limits.explain_max_words)
+        plan = explain_plan(ids, tokenize(self.cut(text)[0]), self.maxlen, self.side, self.limits.explain_max_words)
         return {**plan, "facts": facts}
 
     def explain_result(self, plan: dict, probabilities: np.ndarray, top_k: int) -> dict:

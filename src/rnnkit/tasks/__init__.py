@@ -23,6 +23,7 @@ ENGINES = ("numpy", "torch")
 # The one table of tasks: the bundle's task -> its predictor class (imported when a bundle of it is opened).
 PREDICTORS = {
     "sentiment": "rnnkit.tasks.sentiment.predictor:SentimentModel",
+    "classify": "rnnkit.tasks.classify.predictor:ClassifierModel",
     "charlm": "rnnkit.tasks.charlm.predictor:CharLM",
     "seq2seq": "rnnkit.tasks.seq2seq.predictor:Seq2SeqModel",
 }

@@ -66,6 +66,17 @@ class BasePredictor:
     def describe(self) -> dict[str, Any]:
         return describe(self)
 
+    @property
+    def history(self) -> list[dict]:
+        """The training run's metrics, one dict per epoch (from the bundle's history.json; [] if it has none)."""
+        import json
+
+        path = self.bundle.path / "history.json"
+        try:
+            return json.loads(path.read_text())["epochs"] if path.is_file() else []
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
     def __getattr__(self, name: str):
         # only reached for names the object lacks: an operation of another task gets one sentence, not AttributeError
         if name in OPERATIONS:

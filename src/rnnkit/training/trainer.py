@@ -109,6 +109,11 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
+def _shows_bars() -> bool:
+    """A terminal, or a Jupyter kernel (tqdm.auto draws a notebook widget there); not a log file or a pipe."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 class Trainer:
     """Runs `config.epochs` epochs; keeps the best validation loss; stops early after `patience`.
 
@@ -191,13 +196,13 @@ class Trainer:
         return {k[4:]: v for k, v in best[-1].items() if k.startswith("val_")} if best else {}
 
     def _train_epoch(self, batches: list, step: Callable, stop: StopRequested) -> dict[str, float]:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         state, group = self.state, self.group
         self.backend.train_mode()
         sums = state.epoch_sums or {"seen": 0, "loss": 0.0}
         bar = tqdm(batches, desc=f"epoch {state.epoch}/{self.config.epochs}", unit=" batch", leave=True,
-                   initial=state.batch, disable=not (self.progress and group.is_main and sys.stderr.isatty()),
+                   initial=state.batch, disable=not (self.progress and group.is_main and _shows_bars()),
                    mininterval=0.5, file=sys.stderr)
         agreed: dict = {"signal": None, "rank": None}
 

@@ -62,7 +62,7 @@ class CharLMTraining(TaskTraining):
         """Print a short sample (temperature 0.8, fixed seed) to stderr, when this process shows progress."""
         if not self.progress:
             return
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         ids = sample_ids(step, start_ids(self.char_vocab, ""), SAMPLE_CHARS, 0.8, None, np.random.default_rng(0))
         tqdm.write(f"--- sample ({when}) ---\n{self.char_vocab.decode(ids)}\n---", file=sys.stderr)

@@ -1,10 +1,7 @@
 """Sentiment data: batches of encoded reviews, the validation split, and the data sets (IMDB, generated).
 
-Two batching modes (`SentimentSettings.padding`):
-- "post" (default): length-bucketed batches, post-padded to the longest review
-  in the batch, with masks: no compute or state is spent on padding.
-- "pre": Keras-style fixed length: every review is pre-padded to `maxlen` and
-  the model reads the padding too (to reproduce the classic Keras recipe).
+Two batching modes (`SentimentSettings.padding`, see `rnnkit.data.batching.text_batches`):
+"post" (default) length-bucketed and masked, "pre" Keras-style fixed length.
 """
 
 from __future__ import annotations
@@ -13,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnnkit.data.batching import Batch, iterate_batches, pad_batch, truncate
+from rnnkit.data.batching import Batch, text_batches
 from rnnkit.data.vocab import Vocab, tokenize
 from rnnkit.tasks.sentiment.settings import SentimentSettings
 
@@ -21,19 +18,7 @@ from rnnkit.tasks.sentiment.settings import SentimentSettings
 def make_batches(sequences: Sequence[np.ndarray], labels: np.ndarray | None, settings: SentimentSettings,
                  batch_size: int, rng: np.random.Generator | None) -> list[Batch]:
     """Batches in the settings' mode; `rng` shuffles (training), None keeps a fixed order."""
-    cut = [truncate(s, settings.maxlen, settings.truncating) for s in sequences]
-    if settings.padding == "post":
-        return list(iterate_batches(cut, labels, batch_size, rng, bucket=True))
-    return list(_fixed_length_batches(cut, labels, settings.maxlen, batch_size, rng))
-
-
-def _fixed_length_batches(sequences, labels, maxlen, batch_size, rng):
-    order = rng.permutation(len(sequences)) if rng is not None else np.arange(len(sequences))
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        ids, _ = pad_batch([sequences[i] for i in index], padding="pre", length=maxlen)
-        lengths = np.full(len(index), maxlen, dtype=np.int64)  # the model reads the padding, as Keras does
-        yield Batch(ids, lengths, None if labels is None else labels[index].astype(np.float32), index)
+    return text_batches(sequences, labels, batch_size, rng, settings.maxlen, settings.truncating, settings.padding)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

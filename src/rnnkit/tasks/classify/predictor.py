@@ -1,0 +1,161 @@
+"""A trained text classifier, ready to predict, explain and evaluate.
+
+Every prediction has one schema, whatever the number of classes: the most
+probable `label`, its `score` (probability), `probabilities` of every class,
+with `labels` (every tag at or above the threshold) for multi-label models, and
+facts about the text (`tokens`, `unknown`, `truncated`). A text that cannot be
+read (no words, or none the model knows) gets {"error": ...} in its place: one
+bad line never costs the others their answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from rnnkit.bundle import Bundle
+from rnnkit.data.batching import truncate
+from rnnkit.data.labelled import Label
+from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
+from rnnkit.errors import BundleError, InputError
+from rnnkit.tasks.classify.data import targets
+from rnnkit.tasks.classify.scoring import EVAL_BATCH, example_losses, metrics, predicted, probabilities
+from rnnkit.tasks.classify.settings import ClassifySettings
+from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.explain import explain_plan, word_effects
+from rnnkit.tasks.protocol import BasePredictor
+
+EXCERPT_CHARS = 300  # how much of a text the worst mistakes show
+
+
+class ClassifierModel(BasePredictor):
+    """A trained `classify` bundle.
+
+        model = rnnkit.load("runs/tickets")
+        model.predict(["The app crashes when I log in"], top=3)
+        model.explain("The app crashes when I log in")
+        model.evaluate(texts, labels)          # report, confusion matrix, worst mistakes
+
+    Attributes:
+        bundle, engine, vocab, settings (ClassifySettings), labels (the class names, in id order).
+    """
+
+    task = "classify"
+    operations = ("predict", "explain", "evaluate")
+
+    def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
+        self.bundle, self.engine = bundle, engine
+        self.settings = ClassifySettings.from_bundle(bundle.settings)
+        self.labels = self.settings.labels
+        config = bundle.config
+        if config.architecture != "many_to_one" or config.output_size != self.settings.output_size:
+            raise BundleError(f"{bundle.path}: a {self.settings.kind} classifier of {len(self.labels)} labels needs "
+                              f"a many_to_one model with {self.settings.output_size} output(s); the config has "
+                              f"{config.architecture} with {config.output_size}")
+        self.vocab = Vocab.from_json(bundle.vocab)
+        self._logits = many_to_one_logits(bundle, engine)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "labels": list(self.labels), "kind": self.settings.kind}
+
+    # ------------------------------------------------------------------ reading text
+
+    def encode(self, text: str) -> tuple[np.ndarray, dict]:
+        """Ids of `text` cut to maxlen, and facts (tokens, unknown, truncated); InputError if it cannot be read."""
+        if not isinstance(text, str):
+            raise InputError(f"a text must be a string; got {type(text).__name__}")
+        tokens = tokenize(text)
+        if not tokens:
+            raise InputError("the text has no words (it is empty, or only spaces, punctuation or symbols)")
+        ids = np.asarray(self.vocab.encode(tokens), dtype=np.int64)
+        unknown = int(np.sum(ids == UNK_ID))
+        if unknown == len(ids):
+            raise InputError(f"none of the {len(ids)} words of the text are in the model's vocabulary "
+                             f"({len(self.vocab)} words), so it cannot be classified")
+        cut = truncate(ids, self.settings.maxlen, self.settings.truncating)
+        return np.asarray(cut), {"tokens": len(ids), "unknown": unknown, "truncated": len(ids) > len(cut)}
+
+    def probabilities(self, sequences: Sequence[np.ndarray], batch_size: int = EVAL_BATCH) -> np.ndarray:
+        """(N, K) class probabilities of already-encoded, already-truncated id sequences."""
+        return probabilities(self._logits, sequences, self.settings, batch_size)
+
+    # ------------------------------------------------------------------ operations
+
+    def predict(self, texts: Sequence[str] | str, top: int | None = None) -> list[dict]:
+        """One answer per text, in order (see the module docstring); `top` adds the `top` most probable classes."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, (list, tuple)):
+            raise InputError(f"predict takes a string or a list of strings; got {type(texts).__name__}")
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(self.labels)):
+            raise InputError(f"top must be a whole number in 1..{len(self.labels)}; got {top!r}")
+        answers: list[dict] = [{} for _ in texts]
+        encoded = []
+        for number, text in enumerate(texts):
+            try:
+                encoded.append((number, *self.encode(text)))
+            except InputError as exc:
+                answers[number] = {"error": str(exc)}
+        probs = self.probabilities([ids for _, ids, _ in encoded]) if encoded else np.zeros((0, len(self.labels)))
+        for (number, _, facts), p in zip(encoded, probs):
+            answers[number] = {**self._answer(p, top), **facts}
+        return answers
+
+    def _answer(self, p: np.ndarray, top: int | None) -> dict:
+        best = int(np.argmax(p))
+        answer = {"label": self.labels[best], "score": float(p[best]),
+                  "probabilities": {label: float(q) for label, q in zip(self.labels, p)}}
+        if self.settings.multi_label:
+            answer["labels"] = [label for label, q in zip(self.labels, p) if q >= self.settings.threshold]
+        if top:
+            order = np.argsort(-p, kind="stable")[:top]
+            answer["top"] = [{"label": self.labels[i], "score": float(p[i])} for i in order]
+        return answer
+
+    def explain(self, text: str, top_k: int = 10, max_words: int = 1000) -> dict:
+        """The prediction and the words that pushed it most: the predicted class's probability with each
+        distinct word left out (at most `max_words`), largest change first."""
+        ids, facts = self.encode(text)
+        plan = explain_plan(ids, tokenize(text), self.settings.maxlen, self.settings.truncating, max_words)
+        probs = self.probabilities(plan["sequences"])
+        label = int(np.argmax(probs[0]))
+        return {"prediction": {**self._answer(probs[0], None), **facts}, "explained": self.labels[label],
+                "words": word_effects(plan, probs[:, label], top_k), "words_considered": len(plan["words"]),
+                "words_total": plan["words_total"]}
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence[Label], worst: int = 10) -> dict:
+        """loss, accuracy, macro-F1 and the full report (per class, confusion matrix) on labelled texts,
+        and the `worst` mistakes (highest loss first). Texts the model cannot read are left out and counted."""
+        started = time.perf_counter()
+        if len(texts) != len(labels):
+            raise InputError(f"{len(texts)} texts but {len(labels)} labels")
+        kept, sequences = [], []
+        for i, text in enumerate(texts):
+            try:
+                sequences.append(self.encode(text)[0])
+                kept.append(i)
+            except InputError:
+                pass
+        if not kept:
+            raise InputError("none of the texts has a word the model knows; nothing to evaluate")
+        truth = targets([labels[i] for i in kept], self.settings)
+        probs = self.probabilities(sequences)
+        result = metrics(probs, truth, self.settings)
+        losses = example_losses(probs, truth, self.settings)
+        guesses = predicted(probs, self.settings)
+        result["worst"] = [self._mistake(texts[kept[j]], labels[kept[j]], probs[j], guesses[j], losses[j])
+                           for j in np.argsort(-losses, kind="stable")[:worst]]
+        result["unreadable"] = len(texts) - len(kept)
+        result["seconds"] = round(time.perf_counter() - started, 2)
+        return result
+
+    def _mistake(self, text: str, label: Label, p: np.ndarray, guess, loss: float) -> dict:
+        if self.settings.multi_label:
+            shown = [self.labels[i] for i in np.flatnonzero(guess)]
+        else:
+            shown = self.labels[int(guess)]
+        excerpt = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+        return {"text": excerpt, "label": list(label) if isinstance(label, tuple) else label, "predicted": shown,
+                "score": float(p.max()), "loss": float(loss)}

@@ -1,0 +1,179 @@
+"""Training a text classifier (many-to-one) on a user's labelled texts: the task's parts for `fit`.
+
+Pipeline: texts -> `tokenize` -> a vocabulary built from the training split
+only -> ids cut to `maxlen` -> length-bucketed batches -> embedding ->
+recurrent layers -> pooling -> dense -> sigmoid (two classes), softmax (more),
+or one sigmoid per tag (multi-label). A validation split (stratified, from the
+training data unless the user gave one) picks the best epoch and drives early
+stopping; a test split, when given, is only read after training.
+
+Losses (the same on both engines): binary cross-entropy, cross-entropy, or the
+mean binary cross-entropy over tags; with class weights each example counts
+w[its class] and the loss is sum(w l) / sum(w).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.config import ModelConfig, TrainConfig
+from rnnkit.data.batching import Batch
+from rnnkit.data.labelled import LabelledTexts, class_counts, class_weights, stratified_split
+from rnnkit.errors import DataError
+from rnnkit.tasks.classify.data import build_vocab, encode, make_batches, targets, with_words
+from rnnkit.tasks.classify.scoring import metrics, probabilities
+from rnnkit.tasks.classify.settings import ClassifySettings
+from rnnkit.training.fit import EngineParts, TaskTraining, fit
+
+
+class ClassifyTraining(TaskTraining):
+    """Labelled texts -> a classifier. `model_config`'s vocabulary and output sizes are set from the data."""
+
+    task = "classify"
+
+    def __init__(self, data: LabelledTexts, model_config: ModelConfig, settings: ClassifySettings, batch_size: int,
+                 validation_fraction: float, valid: LabelledTexts | None = None) -> None:
+        self.data, self.given_valid = data, valid
+        self.base_config, self.text_settings = model_config, settings
+        self.batch_size, self.validation_fraction = batch_size, validation_fraction
+        self.settings = settings.to_json()
+
+    def setup(self, rng: np.random.Generator) -> None:
+        """The validation split (stratified), the vocabulary of the training split, ids and targets."""
+        if self.given_valid is None:
+            train_idx, val_idx = stratified_split(self.data.labels, self.validation_fraction, rng)
+            self.train, self.val = self.data.subset(train_idx), self.data.subset(val_idx)
+        else:
+            self.train, self.val = self.data, self.given_valid
+        vocab = build_vocab(self.train.texts, self.text_settings.vocab_size)
+        self.vocab = vocab.to_json()
+        self.train_seqs, self.train_targets, self.train_dropped = self._encoded(self.train, vocab)
+        self.val_seqs, self.val_targets, self.val_dropped = self._encoded(self.val, vocab)
+        if not len(self.train_seqs) or not len(self.val_seqs):
+            raise DataError("no training or no validation text has a word the tokenizer keeps; check the text column")
+        self.class_weights = None
+        if self.text_settings.class_weights == "balanced":
+            self.class_weights = class_weights(class_counts(self.train.labels), list(self.text_settings.labels))
+        self.model_config = dataclasses.replace(self.base_config, vocab_size=len(vocab),
+                                                output_size=self.text_settings.output_size,
+                                                architecture="many_to_one")
+
+    def _encoded(self, split: LabelledTexts, vocab) -> tuple[list[np.ndarray], np.ndarray, int]:
+        sequences = encode(split.texts, vocab)
+        keep = with_words(sequences)
+        return [sequences[i] for i in keep], targets([split.labels[i] for i in keep], self.text_settings), \
+            len(sequences) - len(keep)
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[Batch]:
+        return make_batches(self.train_seqs, self.train_targets, self.text_settings, self.batch_size, rng)
+
+    def validate(self, logits) -> dict:
+        """Validation loss, accuracy and macro-F1, given a logits(ids, lengths) -> (N, O) function."""
+        scores = metrics(probabilities(logits, self.val_seqs, self.text_settings), self.val_targets,
+                         self.text_settings)
+        return {k: v for k, v in scores.items() if k != "report"}
+
+    def describe(self, engine: str, parts: EngineParts) -> str:
+        s = self.text_settings
+        head = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "a sigmoid per tag"}[s.kind]
+        dropped = self.train_dropped + self.val_dropped
+        note = f"; {dropped} text(s) without a known word left out" if dropped else ""
+        return (f"training on {len(self.train_seqs):,} texts, validating on {len(self.val_seqs):,} ({engine} "
+                f"engine); {len(s.labels)} {'tags' if s.multi_label else 'classes'}; model: "
+                f"{self.model_config.describe()} -> {head}{note}")
+
+    # ------------------------------------------------------------------ engines
+
+    def torch_parts(self, config: TrainConfig, device) -> EngineParts:
+        import torch
+        import torch.nn.functional as F
+
+        from rnnkit.torch_engine import build_model, export_tensors
+
+        kind = self.text_settings.kind
+        weights = None if self.class_weights is None else torch.from_numpy(self.class_weights).to(device)
+
+        def loss_and_correct(logits, y):
+            if kind == "multilabel":
+                loss = F.binary_cross_entropy_with_logits(logits, y)
+                return loss, ((logits > 0) == (y > 0.5)).all(dim=1).sum().item()
+            if kind == "binary":
+                z = logits[:, 0]
+                if weights is None:
+                    loss = F.binary_cross_entropy_with_logits(z, y)
+                else:
+                    w = weights[y.long()]
+                    loss = (F.binary_cross_entropy_with_logits(z, y, reduction="none") * w).sum() / w.sum()
+                return loss, ((z > 0).float() == y).sum().item()
+            y = y.long()
+            return F.cross_entropy(logits, y, weight=weights), (logits.argmax(dim=1) == y).sum().item()
+
+        def step(model, batch: Batch):
+            ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths).to(device)
+            loss, correct = loss_and_correct(model(ids, lengths), torch.from_numpy(batch.labels).to(device))
+            return loss, len(batch.index), {"accuracy": correct}
+
+        def validate(model) -> dict:
+            return self.validate(lambda ids, lengths: model(torch.from_numpy(ids).to(device),
+                                                            torch.from_numpy(lengths).to(device)).cpu().numpy())
+
+        return EngineParts(build_model(self.model_config).to(device), step, validate, export_tensors)
+
+    def numpy_parts(self, config: TrainConfig) -> EngineParts:
+        from rnnkit.numpy_engine import build_model
+        from rnnkit.numpy_engine.losses import binary_cross_entropy_with_logits, cross_entropy_with_logits
+
+        kind, weights = self.text_settings.kind, self.class_weights
+
+        def step(model, batch: Batch, rng: np.random.Generator):
+            logits = model.forward(batch.ids, batch.lengths, train=True, rng=rng)  # (N, O)
+            y = batch.labels
+            if kind == "multilabel":
+                loss, dlogits = binary_cross_entropy_with_logits(logits, y)
+                correct = int(np.sum(np.all((logits > 0) == (y > 0.5), axis=1)))
+            elif kind == "binary":
+                example_weights = None if weights is None else weights[y.astype(np.int64)]
+                loss, dlogits = binary_cross_entropy_with_logits(logits, y[:, None], example_weights)
+                correct = int(np.sum((logits[:, 0] > 0) == (y > 0.5)))
+            else:
+                ids = y.astype(np.int64)
+                loss, dlogits = cross_entropy_with_logits(logits, ids, class_weights=weights)
+                correct = int(np.sum(logits.argmax(axis=1) == ids))
+            return loss, len(batch.index), {"accuracy": correct}, model.backward(dlogits)
+
+        def validate(model) -> dict:
+            return self.validate(lambda ids, lengths: model.forward(ids, lengths))
+
+        model = build_model(self.model_config, rng=np.random.default_rng(config.seed))
+        return EngineParts(model, step, validate, lambda model: {k: v.copy() for k, v in model.params.items()})
+
+
+def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainConfig, settings: ClassifySettings,
+          out_dir: str | Path, valid: LabelledTexts | None = None, test: LabelledTexts | None = None,
+          command: str | None = None, progress: bool = True, resume: bool = False, engine: str = "torch",
+          deterministic: bool = False) -> dict:
+    """Train a classifier on `data`; the best model is saved to `out_dir`, with its report and model card.
+
+    `valid` replaces the stratified validation split carved from `data`; `test` (read only after
+    training) is what the report and the card are about (else the validation split, and they say so).
+    Returns {"best": the best epoch's validation metrics, "report": the evaluation written to the bundle}.
+    """
+    from rnnkit.tasks.classify.report import write_report
+    from rnnkit.training import distributed
+
+    training = ClassifyTraining(data, model_config, settings, train_config.batch_size,
+                                train_config.validation_fraction, valid)
+    best = fit(training, train_config, out_dir, engine=engine, resume=resume, progress=progress,
+               deterministic=deterministic)
+    if not distributed.setup(engine, train_config.device).is_main:
+        return {"best": best, "report": None}
+    split, name = (test, "test") if test is not None else (training.val, "validation")
+    report = write_report(out_dir, split, name, training, train_config, engine, command)
+    if progress:
+        print(f"{name} split: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f} "
+              f"({report['count']} texts); report, confusion matrix and model card in {out_dir}", file=sys.stderr)
+    return {"best": best, "report": report}
