@@ -8,8 +8,13 @@ A bundle directory holds::
     history.json, *.png training history and plots (written by the trainer)
 
 Loading checks everything before returning anything: the format version, that
-every file is there and parses, and that the weights match the config tensor
-for tensor (names, shapes, dtype) and the vocabulary size. The safetensors
+every file is there and parses, that the config's sizes are within bounds
+(`rnnkit.config.MAX_LAYERS`, ...) and its parameters in MAX_WEIGHTS_BYTES,
+that config.json records the checksums, and that the weights match the config
+tensor for tensor (names, shapes, dtype) and the vocabulary size. JSON integers
+longer than MAX_INT_DIGITS are refused while parsing. Whether the model fits
+its task (a sentiment model gives one logit, ...) is the task's predictor's
+check (`check_fits`). The safetensors
 header is parsed and checked by rnnkit itself before any tensor is read (its
 size, duplicate names, dtypes, byte ranges that tile the data exactly, every
 name and shape against the config), so a damaged or hostile file is refused
@@ -26,10 +31,12 @@ This module imports numpy only (no torch), so `predict` and `serve` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +57,14 @@ WEIGHTS_FILE = "model.safetensors"
 TASKS = ("sentiment", "charlm", "seq2seq")
 DOCUMENT_FIELDS = ("format_version", "rnnkit_version", "task", "model", "settings", "train", "metrics", "files")
 MAX_JSON_BYTES = 64 * 1024 * 1024  # a 30,000-word vocabulary is about 0.5 MB
+MAX_INT_DIGITS = 64  # the longest integer rnnkit's JSON holds is a 20-digit seed; Python refuses > 4,300 digits
+MAX_WEIGHTS_BYTES = 4 << 30  # 1 billion float32 parameters; rnnkit's default models have 1-5 million
 MAX_HEADER_BYTES = 1024 * 1024  # an rnnkit weights header is ~100 bytes per tensor (safetensors' own cap: 100 MB)
 # How pickles and torch.save zips begin; used only to word the refusal of a file that is not
 # safetensors (a real safetensors header length may start with b"\x80" too, e.g. 1152 bytes)
 PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
 PICKLE_PROTOCOL_0 = (b"(", b"c", b"]", b"}", b"N", b"I", b"S", b"V")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of U+D800..U+DFFF
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".h5", ".keras", ".npy", ".npz", ".joblib")
 
 
@@ -96,6 +106,7 @@ def save_bundle(directory: str | os.PathLike, task: str, config: ModelConfig, vo
 
     directory = Path(directory)
     arrays = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in tensors.items()}
+    _check_model_size(parameter_shapes(config), directory / CONFIG_FILE)  # never save what could not be loaded
     _check_tensors(arrays, config, directory / WEIGHTS_FILE)
     _check_vocab(vocab, config, task, directory / VOCAB_FILE)
     if directory.exists() and not directory.is_dir():
@@ -129,7 +140,9 @@ def load_bundle(directory: str | os.PathLike) -> Bundle:
         raise BundleError(f"{directory} is a file, but a bundle is a directory "
                           f"(with {CONFIG_FILE}, {VOCAB_FILE}, {WEIGHTS_FILE})")
     config_path = directory / CONFIG_FILE
-    document = read_json(config_path, "bundle config")
+    config_bytes = read_bytes(config_path, "bundle config", MAX_JSON_BYTES)
+    document = parse_json(config_bytes, config_path, "bundle config")
+    _refuse_lone_surrogates(config_bytes, document, config_path, "bundle config")
     if not isinstance(document, dict):
         raise BundleError(f"{config_path} must hold a JSON object; it is not an rnnkit bundle config")
     version = document.get("format_version")
@@ -148,24 +161,70 @@ def load_bundle(directory: str | os.PathLike) -> Bundle:
     if task not in TASKS:
         raise BundleError(f"{config_path}: unknown task {task!r} (expected one of {', '.join(TASKS)})")
     try:
-        config = ModelConfig.from_dict(document.get("model"))
+        config = ModelConfig.from_dict(document.get("model"))  # every size bounded before any name is built
         expected = parameter_shapes(config)
     except (ConfigError, NotImplementedError) as exc:
         raise BundleError(f"{config_path}: {exc}") from None
-    files = _dict(document, "files", config_path)
+    files = _checksums(document, config_path)
+    _check_model_size(expected, config_path)
     vocab_bytes = read_bytes(directory / VOCAB_FILE, "vocabulary", MAX_JSON_BYTES)
     vocab = parse_json(vocab_bytes, directory / VOCAB_FILE, "vocabulary")
+    _refuse_lone_surrogates(vocab_bytes, vocab, directory / VOCAB_FILE, "vocabulary")
     _check_vocab(vocab, config, task, directory / VOCAB_FILE)
     weights_bytes, tensors = _read_weights(directory / WEIGHTS_FILE, expected)
     _check_tensors(tensors, config, directory / WEIGHTS_FILE)
     for name, data in ((WEIGHTS_FILE, weights_bytes), (VOCAB_FILE, vocab_bytes)):
-        if name in files and files[name] != _sha256(data):
+        if files[name] != _sha256(data):
             raise BundleError(f"{directory / name} is not the file {CONFIG_FILE} was saved with (its SHA-256 "
                               "differs): the bundle was torn by an interrupted save or edited by hand; "
                               "re-save it or retrain")
     return Bundle(path=directory, task=task, config=config, vocab=vocab, tensors=tensors,
                   settings=_dict(document, "settings", config_path), train=_dict(document, "train", config_path),
                   metrics=_dict(document, "metrics", config_path))
+
+
+def _checksums(document: dict, path: Path) -> dict[str, str]:
+    """The SHA-256 that config.json records for the weights and the vocabulary; a bundle without them is refused
+    (taking them out must not turn the check off)."""
+    files = _dict(document, "files", path)
+    missing = [name for name in (WEIGHTS_FILE, VOCAB_FILE)
+               if not (isinstance(files.get(name), str) and files[name].startswith("sha256:"))]
+    if missing:
+        raise BundleError(f"{path} records no SHA-256 for {' and '.join(missing)} (its \"files\" field): the bundle "
+                          "is incomplete, was edited by hand, or was saved by an older rnnkit that did not record "
+                          "them; it is refused because its files cannot be checked — retrain, or save it again "
+                          "with this rnnkit from a copy you trust")
+    return files
+
+
+def _check_model_size(expected: dict[str, tuple[int, ...]], path: Path) -> None:
+    """The parameters a config implies, refused when their float32 bytes are over MAX_WEIGHTS_BYTES (before any
+    file is read; each size alone is bounded by ModelConfig, but their products are not)."""
+    count = sum(math.prod(shape) for shape in expected.values())
+    if 4 * count > MAX_WEIGHTS_BYTES:
+        raise BundleError(f"{path}: the model it describes has {count:,} parameters ({4 * count:,} bytes as float32), "
+                          f"more than the {MAX_WEIGHTS_BYTES:,} bytes rnnkit loads; the config is damaged or crafted")
+
+
+def check_fit(bundle: Bundle, problems: list[str]) -> None:
+    """BundleError listing `problems` (what the bundle's task needs that its model lacks), if there are any.
+
+    Each task's predictor calls it from its `check_fits`, before building anything: a bundle can pass
+    every check of `load_bundle` (consistent shapes) and still not be a model of its task.
+    """
+    if problems:
+        raise BundleError(f"{bundle.path / CONFIG_FILE}: a {bundle.task} model needs {'; '.join(problems)}: the "
+                          "bundle does not fit its task (damaged or edited by hand) — retrain it")
+
+
+@contextlib.contextmanager
+def reading_part(bundle: Bundle, name: str):
+    """Turn a BundleError or ConfigError raised while a predictor reads part `name` of `bundle` (its vocabulary,
+    its settings) into a BundleError naming the file."""
+    try:
+        yield
+    except (BundleError, ConfigError) as exc:
+        raise BundleError(f"{bundle.path / name}: {exc}") from None
 
 
 def read_bytes(path: Path, what: str, limit: int) -> bytes:
@@ -201,10 +260,27 @@ def _file_size(path: Path, what: str) -> int:
     return info.st_size
 
 
+class _LongInteger(ValueError):
+    """An integer literal longer than MAX_INT_DIGITS (raised while parsing, before int() sees it)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _LongInteger(len(text.lstrip("-")))
+    return int(text)
+
+
 def parse_json(data: bytes, path: Path, what: str) -> Any:
-    """Parse JSON bytes, or raise BundleError saying which file and why."""
+    """Parse JSON bytes, or raise BundleError saying which file and why.
+
+    An integer longer than MAX_INT_DIGITS digits is refused (no rnnkit setting is that long, and Python's
+    int() refuses 4,300+ digits with a ValueError).
+    """
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), parse_int=_parse_int)
+    except _LongInteger as exc:
+        raise BundleError(f"{what} file {path} holds a {exc.args[0]:,}-digit integer, longer than any rnnkit "
+                          f"writes (at most {MAX_INT_DIGITS} digits); the file is damaged or crafted") from None
     except UnicodeDecodeError:
         raise BundleError(f"{what} file {path} is not UTF-8 text; the bundle is damaged") from None
     except json.JSONDecodeError as exc:
@@ -217,6 +293,18 @@ def parse_json(data: bytes, path: Path, what: str) -> Any:
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file, or raise BundleError saying which file and why."""
     return parse_json(read_bytes(path, what, MAX_JSON_BYTES), path, what)
+
+
+def _refuse_lone_surrogates(data: bytes, value: Any, path: Path, what: str) -> None:
+    """JSON can spell a lone surrogate ("\\ud800"), which is not text: a vocabulary holding one loads, then a
+    character or word written out fails mid-stream. Refused as `save_bundle` refuses to write one."""
+    if not _SURROGATE_ESCAPE.search(data):  # the common case: nothing to check (a valid pair is checked too)
+        return
+    try:
+        dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BundleError(f"{what} file {path} holds a lone surrogate (U+{ord(exc.object[exc.start]):04X}), which "
+                          "is not valid Unicode text; the file is damaged or was edited by hand — retrain") from None
 
 
 def read_weights(path: Path, expected: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
@@ -233,6 +321,9 @@ def _read_weights(path: Path, expected: dict[str, tuple[int, ...]] | None) -> tu
     from safetensors.numpy import load
 
     size = _file_size(path, "weights")
+    if size > MAX_WEIGHTS_BYTES:  # a sparse file can claim terabytes; it is refused before a byte is read
+        raise BundleError(f"weights file {path} is {size:,} bytes, more than the {MAX_WEIGHTS_BYTES:,} rnnkit "
+                          "loads; refusing to load it")
     try:
         with open(path, "rb") as handle:
             prefix = handle.read(8)
@@ -286,8 +377,8 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
         return dict(pairs)
 
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_int=_parse_int)
+    except (UnicodeDecodeError, json.JSONDecodeError, _LongInteger, RecursionError) as exc:
         raise BundleError(f"weights file {path} has a damaged header ({type(exc).__name__}); "
                           "re-save the bundle or retrain") from None
     if not isinstance(header, dict):

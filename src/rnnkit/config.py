@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +37,47 @@ ARCHITECTURES = ("many_to_one", "many_to_many", "one_to_many", "encoder_decoder"
 POOLINGS = ("last", "max", "mean", "mean_max")
 ATTENTIONS = ("none", "bahdanau", "luong")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# Upper bounds on a model's sizes: far above any model rnnkit trains (IMDB: 30,000 words, 128 units, 1-2 layers),
+# low enough that a hostile config.json cannot make the loader build millions of names or huge shapes
+MAX_LAYERS = 16
+MAX_WIDTH = 1 << 16        # embedding_dim, hidden_size, input_size: 65,536
+MAX_VOCABULARY = 1 << 24   # vocab_size, target_vocab_size, output_size: 16,777,216
+SIZE_LIMITS = {"vocab_size": MAX_VOCABULARY, "target_vocab_size": MAX_VOCABULARY, "output_size": MAX_VOCABULARY,
+               "embedding_dim": MAX_WIDTH, "hidden_size": MAX_WIDTH, "input_size": MAX_WIDTH,
+               "num_layers": MAX_LAYERS}
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {_short(value)}")
 
 
-def _check_positive(name: str, value: Any) -> None:
+def _check_positive(name: str, value: Any, limit: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        raise ConfigError(f"{name} must be a positive integer; got {_short(value)}")
+    if limit is not None and value > limit:
+        raise ConfigError(f"{name} is {_short(value)}, more than the {limit:,} rnnkit allows; "
+                          "the config is damaged, or the model is far larger than any rnnkit trains")
+
+
+def _check_number(name: str, flag: str | None, value: Any, low: float, high: float = math.inf,
+                  low_open: bool = False, high_open: bool = False) -> None:
+    """A finite real number in the range (bounds open or closed); ConfigError naming the field and its flag."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lower = f"{'>' if low_open else '>='} {low:g}"
+        upper = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        named = f"{name} ({flag})" if flag else name
+        raise ConfigError(f"{named} must be a finite number {lower}{upper}; got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut short (a crafted config may hold a huge number or string)."""
+    if isinstance(value, int) and abs(value) >= 10 ** 30:  # str() of a 5,000-digit int raises
+        return f"a number of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -96,10 +128,10 @@ class ModelConfig:
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("attention", self.attention, ATTENTIONS)
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "output_size"):
-            _check_positive(name, getattr(self, name))
+            _check_positive(name, getattr(self, name), SIZE_LIMITS[name])
         for name in ("input_size", "target_vocab_size"):
             if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name))
+                _check_positive(name, getattr(self, name), SIZE_LIMITS[name])
         if not isinstance(self.bidirectional, bool):  # a config read from JSON may say "no", which is truthy
             raise ConfigError(f"bidirectional must be true or false; got {self.bidirectional!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
@@ -194,17 +226,28 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        """Raise ConfigError naming the first field (and its command-line flag) that is out of range.
+
+        Every number must be finite: an infinite learning rate or a NaN clip norm would otherwise be
+        accepted here and fail (or silently do nothing) steps later, differently on each engine.
+        """
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_positive("epochs", self.epochs)
         _check_positive("batch_size", self.batch_size)
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")
-        if self.clip_norm < 0 or self.patience < 0 or self.threads < 0 or self.checkpoint_every < 0:
-            raise ConfigError("clip_norm, patience, threads and checkpoint_every must be >= 0")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ConfigError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ConfigError(f"lr_decay must be in (0, 1]; got {self.lr_decay!r}")
+        _check_number("learning_rate", "--lr", self.learning_rate, 0.0, low_open=True)
+        _check_number("weight_decay", "--weight-decay", self.weight_decay, 0.0)
+        _check_number("clip_norm", "--clip-norm", self.clip_norm, 0.0)
+        _check_number("momentum", None, self.momentum, 0.0, 1.0, high_open=True)
+        _check_number("validation_fraction", "--val-fraction", self.validation_fraction, 0.0, 1.0,
+                      low_open=True, high_open=True)
+        _check_number("lr_decay", "--lr-decay", self.lr_decay, 0.0, 1.0, low_open=True)
+        for name, flag in (("patience", "--patience"), ("threads", "--threads"),
+                           ("checkpoint_every", "--checkpoint-every"), ("seed", "--seed")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 63:
+                raise ConfigError(f"{name} ({flag}) must be a whole number >= 0; got {_short(value)}")
+        if not isinstance(self.device, str):
+            raise ConfigError(f"device (--device) must be a name such as cpu or cuda:0; got {_short(self.device)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -118,7 +118,10 @@ def cmd_evaluate(model, args) -> int:
         if not source or not Path(source).is_file():
             raise InputError("give the text to score with --text FILE (the bundle's training text "
                              f"{source!r} is not there to take the validation part from)")
-        fraction = float(model.bundle.train.get("validation_fraction", 0.1))
+        fraction = model.bundle.train.get("validation_fraction", 0.1)
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise InputError(f"the bundle's validation_fraction {fraction!r} is not a fraction, so its validation "
+                             "part is unknown; give the text to score with --text FILE")
         name, text = f"{source} (validation part)", split_text(read_text(source), fraction)[1]
     metrics = model.evaluate(text)
     metrics.update({"text": name, "engine": model.engine, "bundle": str(args.bundle)})

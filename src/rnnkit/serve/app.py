@@ -233,15 +233,17 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     async def healthz():
         return {"status": "ok"}
 
+    bundle = predictor.bundle
+    info = {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
+            "config": bundle.config.to_dict(), "settings": bundle.settings, "metrics": bundle.metrics,
+            "labels": list(service.labels) if service else None,
+            "endpoints": endpoints_of(predictor), "limits": asdict(limits)}
+    if generator:
+        info["generation"] = generator.describe()
+    info = finite_json(info)  # a bundle's metrics may hold NaN or Infinity, which JSON cannot carry
+
     @app.get("/v1/model", summary="what model this server runs")
     async def model_info():
-        bundle = predictor.bundle
-        info = {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
-                "config": bundle.config.to_dict(), "settings": bundle.settings, "metrics": bundle.metrics,
-                "labels": list(service.labels) if service else None,
-                "endpoints": endpoints_of(predictor), "limits": asdict(limits)}
-        if generator:
-            info["generation"] = generator.describe()
         return info
 
     if service:
@@ -294,6 +296,14 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         not_here("/v1/translate", "translate one or many texts", "seq2seq")
 
     return app
+
+
+def finite_json(value: Any) -> Any:
+    """`value` (JSON-able) with every NaN, Infinity and -Infinity replaced by None (null).
+
+    A round trip through the C encoder and decoder, so a deeply nested value costs no Python recursion.
+    """
+    return json.loads(json.dumps(value, allow_nan=True), parse_constant=lambda _: None)
 
 
 def _cap_source(text: str, max_chars: int, truncate: bool) -> str:

@@ -7,12 +7,13 @@ from typing import Iterator
 
 import numpy as np
 
-from rnnkit.bundle import Bundle
+from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
 from rnnkit.data.text import CharVocab
-from rnnkit.errors import BundleError, InputError
+from rnnkit.errors import InputError
 from rnnkit.tasks.charlm.engines import bundle_step
 from rnnkit.tasks.charlm.sampling import check_generation, sample_ids, start_ids
 from rnnkit.tasks.charlm.scoring import score_ids
+from rnnkit.tasks.charlm.settings import CharLMSettings
 from rnnkit.tasks.protocol import BasePredictor
 
 
@@ -33,11 +34,12 @@ class CharLM(BasePredictor):
     operations = ("generate", "evaluate")
 
     def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
-        if bundle.config.architecture != "many_to_many" or bundle.config.output_size != bundle.config.vocab_size:
-            raise BundleError(f"{bundle.path} is not a character LM (a many_to_many model predicting its own "
-                             "vocabulary)")
+        check_fits(bundle)
         self.bundle, self.engine = bundle, engine
-        self.vocab = CharVocab.from_json(bundle.vocab)
+        with reading_part(bundle, VOCAB_FILE):
+            self.vocab = CharVocab.from_json(bundle.vocab)
+        with reading_part(bundle, CONFIG_FILE):
+            CharLMSettings.from_bundle(bundle.settings)
         self._step = bundle_step(bundle, engine)
 
     def stream(self, prime: str = "", length: int = 500, temperature: float = 1.0, top_k: int | None = None,
@@ -68,3 +70,16 @@ class CharLM(BasePredictor):
 
     def describe(self) -> dict:
         return {**super().describe(), "characters": "".join(self.vocab.tokens[1:])}
+
+
+def check_fits(bundle: Bundle) -> None:
+    """BundleError unless the bundle's model is a character LM: many_to_many, left to right, predicting its own
+    vocabulary (each generated character is read back as the next input)."""
+    c = bundle.config
+    check_fit(bundle, [need for ok, need in (
+        (c.architecture == "many_to_many",
+         f"architecture many_to_many (a prediction at every step), not {c.architecture}"),
+        (c.output_size == c.vocab_size, f"output_size equal to vocab_size ({c.vocab_size}: it predicts its own "
+                                        f"characters), not {c.output_size}"),
+        (not c.bidirectional, "one direction (it generates left to right), not bidirectional"),
+    ) if not ok])

@@ -45,6 +45,13 @@ class CharLMSettings:
             raise ConfigError(f"sample_every must be an integer >= 0; got {self.sample_every!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        if self.text is not None and not isinstance(self.text, str):
+            raise ConfigError(f"text must be the training text's path or null; got {type(self.text).__name__}")
+
+    @classmethod
+    def from_bundle(cls, settings: dict) -> "CharLMSettings":
+        """The settings a bundle saved (other keys it holds, such as the text's size, are left out)."""
+        return cls(**{k: v for k, v in settings.items() if k in cls.__dataclass_fields__})
 
 
 def resolve_precision(precision: str, device_type: str) -> str:

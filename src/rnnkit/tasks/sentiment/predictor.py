@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnnkit.bundle import Bundle
+from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
 from rnnkit.data.batching import truncate
 from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
 from rnnkit.errors import InputError
@@ -33,9 +33,12 @@ class SentimentModel(BasePredictor):
     labels = LABELS
 
     def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
+        check_fits(bundle)
         self.bundle, self.engine = bundle, engine
-        self.vocab = Vocab.from_json(bundle.vocab)
-        self.settings = SentimentSettings.from_bundle(bundle.settings)
+        with reading_part(bundle, VOCAB_FILE):
+            self.vocab = Vocab.from_json(bundle.vocab)
+        with reading_part(bundle, CONFIG_FILE):
+            self.settings = SentimentSettings.from_bundle(bundle.settings)
         self._logits = many_to_one_logits(bundle, engine)
 
     def describe(self) -> dict:
@@ -95,6 +98,16 @@ class SentimentModel(BasePredictor):
         metrics = binary_metrics(self.probabilities(sequences), labels)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         return metrics
+
+
+def check_fits(bundle: Bundle) -> None:
+    """BundleError unless the bundle's model is a sentiment model: many_to_one, with one logit (P(positive))."""
+    c = bundle.config
+    check_fit(bundle, [need for ok, need in (
+        (c.architecture == "many_to_one",
+         f"architecture many_to_one (a review in, one score out), not {c.architecture}"),
+        (c.output_size == 1, f"output_size 1 (one logit: P(positive)), not {c.output_size}"),
+    ) if not ok])
 
 
 def prediction(p_positive: float, facts: dict) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rnnkit.errors import ConfigError
 
 LABELS = ("negative", "positive")
+MAX_MAXLEN = 100_000  # tokens: IMDB's longest review has about 2,500; "pre" padding allocates maxlen per text
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class SentimentSettings:
     vocab_size: int | None = 30000
 
     def __post_init__(self) -> None:
-        if not _is_int(self.maxlen) or self.maxlen < 1:
-            raise ConfigError(f"maxlen must be a positive integer; got {self.maxlen!r}")
+        if not _is_int(self.maxlen) or not 1 <= self.maxlen <= MAX_MAXLEN:
+            raise ConfigError(f"maxlen must be an integer in 1..{MAX_MAXLEN:,}; got {self.maxlen!r}")
         for name in ("truncating", "padding"):
             if getattr(self, name) not in ("pre", "post"):
                 raise ConfigError(f"{name} must be 'pre' or 'post'; got {getattr(self, name)!r}")

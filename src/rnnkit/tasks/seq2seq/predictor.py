@@ -9,13 +9,14 @@ tokens is an error unless ``truncate=True``, which keeps the first
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from rnnkit.bundle import Bundle
+from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
 from rnnkit.data.pairs import BOS_ID, EOS_ID, UNK_ID, EncodedPairs, PairVocab
 from rnnkit.decoding import Hypothesis, beam_search, greedy
 from rnnkit.errors import InputError
@@ -37,11 +38,15 @@ class Seq2SeqModel(BasePredictor):
     operations = ("translate", "evaluate")
 
     def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
+        check_fits(bundle)
         self.bundle, self.engine = bundle, engine
-        self.source = PairVocab.from_json(bundle.vocab.get("source"))
-        self.target = PairVocab.from_json(bundle.vocab.get("target"))
-        self.settings = Seq2SeqSettings.from_bundle(bundle.settings)
+        with reading_part(bundle, VOCAB_FILE):
+            self.source = PairVocab.from_json(bundle.vocab.get("source"))
+            self.target = PairVocab.from_json(bundle.vocab.get("target"))
+        with reading_part(bundle, CONFIG_FILE):
+            self.settings = Seq2SeqSettings.from_bundle(bundle.settings)
         self.backend = make_backend(bundle, engine)
+        self._model_lock = threading.Lock()  # the numpy engine's layers reuse their buffers: one decode at a time
 
     def encode(self, text: str, truncate: bool = False) -> tuple[np.ndarray, dict]:
         """Source ids of `text` and facts about it (tokens, unknown, truncated); InputError if unusable."""
@@ -68,12 +73,13 @@ class Seq2SeqModel(BasePredictor):
         dummy = EncodedPairs(list(sources), [np.zeros(1, dtype=np.int64)] * len(sources))
         out: list[Hypothesis | None] = [None] * len(sources)
         for batch in make_batches(dummy, batch_size, rng=None):
-            state = self.backend.start(batch.src, batch.src_lengths)
-            if beam == 1:
-                hyps = greedy(self.backend.step, state, len(batch.index), BOS_ID, EOS_ID, max_len)
-            else:
-                hyps = beam_search(self.backend.step, self.backend.select, state, len(batch.index), BOS_ID, EOS_ID,
-                                   max_len, beam, alpha)
+            with self._model_lock:  # the encoder's outputs (read at every step) live in buffers a second call reuses
+                state = self.backend.start(batch.src, batch.src_lengths)
+                if beam == 1:
+                    hyps = greedy(self.backend.step, state, len(batch.index), BOS_ID, EOS_ID, max_len)
+                else:
+                    hyps = beam_search(self.backend.step, self.backend.select, state, len(batch.index), BOS_ID,
+                                       EOS_ID, max_len, beam, alpha)
             for i, h in zip(batch.index, hyps):
                 out[i] = h
         return out
@@ -131,6 +137,13 @@ class Seq2SeqModel(BasePredictor):
         source = self.source.vocab.decode(ids.tolist())
         output = self.target.vocab.decode(hyp.tokens) + (["</s>"] if hyp.finished else [])
         return plot_attention_weights(hyp.attention[:len(output)], source, output, path)
+
+
+def check_fits(bundle: Bundle) -> None:
+    """BundleError unless the bundle's model is an encoder-decoder (a source text in, a target text out)."""
+    c = bundle.config
+    check_fit(bundle, [] if c.architecture == "encoder_decoder" else
+              [f"architecture encoder_decoder (a source text in, a target text out), not {c.architecture}"])
 
 
 def plot_attention_weights(weights: np.ndarray, source: Sequence[str], output: Sequence[str],

@@ -43,9 +43,10 @@ class Seq2SeqSettings:
                 raise ConfigError(f"{name} must be word or char; got {getattr(self, name)!r}")
         for name in ("max_source_len", "max_target_len"):
             value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_LEN - 1:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_OUTPUT_LEN - 1:
                 raise ConfigError(f"{name} must be an integer in 1..{MAX_OUTPUT_LEN - 1}; got {value!r}")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
+        if (isinstance(self.teacher_forcing, bool) or not isinstance(self.teacher_forcing, (int, float))
+                or not 0.0 <= self.teacher_forcing <= 1.0):
             raise ConfigError(f"teacher forcing ratio must be in [0, 1]; got {self.teacher_forcing!r}")
 
     @classmethod
