@@ -491,14 +491,14 @@ def test_an_unreadable_bundle_file(bundle, capsys, monkeypatch):
 def test_an_unreadable_review_file(tmp_path, monkeypatch):
     folder = write_imdb_layout(tmp_path / "imdb", per_split=6, tarball=False)
     victim = sorted((folder / "aclImdb" / "train" / "neg").iterdir())[0]
-    real = Path.read_bytes
+    real = os.open
 
-    def read_bytes(self):
-        if self == victim:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-        return real(self)
+    def guarded_open(path, *args, **kwargs):  # what a file without read permission does, even to root
+        if Path(path) == victim:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", guarded_open)
     with pytest.raises(DataError, match=f"cannot read {victim} \\(Permission denied\\)"):
         list(imdb.iter_reviews(folder))
 

@@ -1,17 +1,27 @@
-"""Atomic file writes: a reader sees the old file or the new one, never a torn one.
+"""Files: atomic writes, and bounded reads of a user's files.
 
-Write to a temporary file in the same directory, flush, fsync, then
-``os.replace`` it over the target (atomic on POSIX), then fsync the directory
-so the rename itself survives a crash.
+Writing: a reader sees the old file or the new one, never a torn one. Write
+to a temporary file in the same directory, flush, fsync, then ``os.replace``
+it over the target (atomic on POSIX), then fsync the directory so the rename
+itself survives a crash.
+
+Reading (`open_regular_file`, `read_regular_bytes`): only a regular file, and
+at most a given number of bytes. The file is opened without blocking (a FIFO
+with no writer would wait for ever) and checked through the opened descriptor
+(`fstat`), so a symlink to ``/dev/zero``, a pipe or a socket is refused before
+a byte is read, and a file that grows while it is read stops at the limit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
+
+from rnnkit.errors import DataError, RnnkitError
 
 TEMP_SUFFIX = ".rnnkit-tmp"
 WRITTEN_BY = "rnnkit"  # the Software field of every PNG rnnkit draws: a later run may replace it
@@ -75,6 +85,56 @@ def remove_stale_temporaries(directory: str | os.PathLike, target_name: str | No
             stale.unlink(missing_ok=True)
             removed.append(stale)
     return removed
+
+
+def open_regular_file(path: str | os.PathLike, max_bytes: int, error: type[RnnkitError] = DataError,
+                      hint: str = "use a smaller sample of it") -> BinaryIO:
+    """Open `path` for binary reading if it is a regular file of at most `max_bytes` bytes.
+
+    Anything else is `error` (DataError by default) naming the path and the fix: a missing or
+    unreadable path, a directory, a pipe, socket or device (also through a symlink), or a file over
+    the limit (`hint` says what to do then). The caller reads at most ``max_bytes + 1`` bytes to
+    notice a file that grew after the check.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise error(f"cannot read {path}: it is a directory, where a file is expected") from None
+    except OSError as exc:
+        raise error(f"cannot read {path} ({exc.strerror}); check the path and its permissions") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise error(f"cannot read {path}: it is a directory, where a file is expected")
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path} is not a regular file (a pipe, socket or device); save the data to a file "
+                        "and pass that")
+        if info.st_size > max_bytes:
+            raise error(f"{path} is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit; {hint}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=1 << 16)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_bytes(path: str | os.PathLike, max_bytes: int, error: type[RnnkitError] = DataError,
+                       hint: str = "use a smaller sample of it") -> bytes:
+    """The bytes of the regular file `path`, at most `max_bytes` of them (see `open_regular_file`)."""
+    with open_regular_file(path, max_bytes, error, hint) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            data = handle.read(min(size, max_bytes) + 1)  # read(n) allocates n bytes up front: ask for what is there
+            if len(data) > size:  # it grew since the check: read on, up to the limit
+                data += handle.read(max_bytes + 1 - len(data))
+        except OSError as exc:
+            raise error(f"cannot read {path} ({exc.strerror}); check the path and its permissions") from None
+    if len(data) > max_bytes:
+        raise error(f"{path} grew past the {max_bytes:,}-byte limit while it was read; {hint}")
+    return data
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

@@ -15,6 +15,12 @@ file; a review with no words is skipped with a warning; stray bytes that are
 not UTF-8 are replaced (U+FFFD), so one bad byte never loses a review. The
 cache only saves time: when it cannot be written (full disk, read-only home)
 a warning is printed and the run goes on; a damaged cache is rebuilt.
+
+Only regular files are read, within limits: the tarball itself, and each
+review file of a folder (a symlink to /dev/zero or a FIFO is a DataError
+before a byte is read); tar members that are links, devices or FIFOs are
+skipped; a review over MAX_REVIEW_BYTES, or reviews over MAX_CORPUS_BYTES in
+all (a decompression bomb), are refused before they are extracted.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import numpy as np
 from rnnkit.config import dumps
 from rnnkit.data.vocab import PAD, TOKENIZER_NAME, UNK, Vocab, count_tokens, remap_to_size, tokenize
 from rnnkit.errors import DataError
-from rnnkit.fileio import atomic_write_bytes, atomic_write_text
+from rnnkit.fileio import atomic_write_bytes, atomic_write_text, open_regular_file, read_regular_bytes
 
 UPSTREAM_URL = "http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 UPSTREAM_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"  # published checksum of the upstream tarball
@@ -43,6 +49,9 @@ SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 RATINGS = {"neg": range(1, 5), "pos": range(7, 11)}  # the data set's rule: <= 4 negative, >= 7 positive
 CACHE_FORMAT = 2  # 2: reviews with no words are left out
+MAX_SOURCE_BYTES = 4 << 30   # the tarball (84 MB upstream)
+MAX_REVIEW_BYTES = 1 << 20   # one review file (the longest upstream is 14 kB)
+MAX_CORPUS_BYTES = 2 << 30   # all reviews together, decompressed (65 MB upstream)
 _REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _REVIEW_FOLDER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/[^/]+$")
 
@@ -101,8 +110,9 @@ def _decode(raw: bytes) -> str:
 
 
 def _iter_tarball(source: Path) -> Iterator[Review]:
+    budget = _Budget(str(source))
     try:
-        with tarfile.open(source, mode="r|*") as archive:
+        with open_regular_file(source, MAX_SOURCE_BYTES) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
             for member in archive:
                 match = _REVIEW.search(member.name)
                 if not match:
@@ -110,11 +120,12 @@ def _iter_tarball(source: Path) -> Iterator[Review]:
                         raise DataError(f"{source}: {member.name}: IMDB review files are named ID_RATING.txt; "
                                         "rename or remove it")
                     continue
-                if not member.isfile():
+                if not member.isfile():  # a link, device or FIFO is never read
                     continue
-                handle = archive.extractfile(member)
+                where = f"{source}: {member.name}"
+                budget.take(where, member.size)  # before extracting: a gzip bomb declares its size
                 split, label, _, rating = match.groups()
-                yield _review(f"{source}: {member.name}", split, label, rating, handle.read())
+                yield _review(where, split, label, rating, archive.extractfile(member).read(member.size))
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{source} is not a readable IMDB tarball ({exc}); re-download it with "
                         "`rnnkit data imdb` or pass an unpacked aclImdb/ folder") from None
@@ -122,6 +133,7 @@ def _iter_tarball(source: Path) -> Iterator[Review]:
 
 def _iter_folder(source: Path) -> Iterator[Review]:
     root = source / "aclImdb" if (source / "aclImdb").is_dir() else source
+    budget = _Budget(str(source))
     for split in SPLITS:
         for label in LABELS:
             folder = root / split / label
@@ -131,11 +143,27 @@ def _iter_folder(source: Path) -> Iterator[Review]:
                 match = re.fullmatch(r"(\d+)_(\d+)\.txt", path.name)
                 if not match:
                     raise DataError(f"{path}: IMDB review files are named ID_RATING.txt; rename or remove it")
-                try:
-                    raw = path.read_bytes()
-                except OSError as exc:
-                    raise DataError(f"cannot read {path} ({exc.strerror}); fix its permissions or remove it") from None
+                # a regular file only (a symlink to /dev/zero or a FIFO is refused before a byte is read)
+                raw = read_regular_bytes(path, MAX_REVIEW_BYTES, hint="a review is a few kB; remove the file")
+                budget.take(str(path), len(raw))
                 yield _review(str(path), split, label, match.group(2), raw)
+
+
+class _Budget:
+    """The bytes of reviews read so far from one source, refused past MAX_REVIEW_BYTES each or MAX_CORPUS_BYTES
+    in all (the real data set: 50,000 reviews of at most 14 kB, 65 MB in all)."""
+
+    def __init__(self, source: str) -> None:
+        self.source, self.used = source, 0
+
+    def take(self, where: str, size: int) -> None:
+        if size > MAX_REVIEW_BYTES:
+            raise DataError(f"{where} is {size:,} bytes, over the {MAX_REVIEW_BYTES:,}-byte limit for one review "
+                            "(IMDB reviews are a few kB); remove it")
+        self.used += size
+        if self.used > MAX_CORPUS_BYTES:
+            raise DataError(f"{self.source}: the reviews add up to more than {MAX_CORPUS_BYTES:,} bytes; this is not "
+                            "the IMDB data set (65 MB of reviews) — re-download it with `rnnkit data imdb`")
 
 
 def _review(where: str, split: str, label: str, rating: str, raw: bytes) -> Review:

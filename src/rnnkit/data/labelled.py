@@ -44,6 +44,7 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from rnnkit.errors import ConfigError, DataError
+from rnnkit.fileio import open_regular_file
 
 Label = str | tuple[str, ...]
 
@@ -187,27 +188,8 @@ def _checked(data: LabelledTexts, multi_label: str | None) -> LabelledTexts:
 
 
 def _open_regular(path: Path, max_bytes: int) -> IO[bytes]:
-    """Open `path` for reading only if it is a regular file within `max_bytes` (a FIFO never blocks the open)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory where a file is expected") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise DataError(f"{path} is not a regular file (a pipe, socket or device); save the data to a file "
-                            "and pass that")
-        if info.st_size > max_bytes:
-            raise DataError(f"{path} is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit; use a "
-                            "sample of it, or raise the limit (max_bytes) if you mean it")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=1 << 16)
-    except BaseException:
-        os.close(fd)
-        raise
+    """Open `path` only if it is a regular file within `max_bytes` (a FIFO never blocks the open)."""
+    return open_regular_file(path, max_bytes, hint="use a sample of it, or raise the limit (max_bytes) if you mean it")
 
 
 def _refuse_binary(path: Path, head: bytes) -> None:

@@ -26,12 +26,14 @@ import numpy as np
 
 from rnnkit.data.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab
 from rnnkit.errors import BundleError, ConfigError, DataError
+from rnnkit.fileio import open_regular_file
 
 BOS, EOS = "<s>", "</s>"
 BOS_ID, EOS_ID = 2, 3
 SPECIALS = (PAD, UNK, BOS, EOS)
 LEVELS = ("word", "char")
 TOKENIZER = "rnnkit-seq2seq-v1"
+MAX_PAIR_FILE_BYTES = 1 << 30  # 1 GiB: Tatoeba's whole English-French file is about 30 MB
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[^\w\s]|_")
 _SPACE_BEFORE = re.compile(r" ([.,;:)])")  # "il fait froid ." -> "il fait froid."
@@ -122,19 +124,24 @@ class PairVocab:
         return cls(data["type"], bool(data.get("lowercase", True)), Vocab(tuple(tokens)))
 
 
-def read_pairs(path: str | Path, limit: int | None = None) -> list[tuple[str, str]]:
+def read_pairs(path: str | Path, limit: int | None = None,
+               max_bytes: int = MAX_PAIR_FILE_BYTES) -> list[tuple[str, str]]:
     """(source, target) strings of a TSV pair file; columns after the second are ignored.
 
     Raises DataError naming the file and line for a missing file, non-UTF-8
-    bytes, or a line without a tab.
+    bytes, or a line without a tab. Only a regular file of at most `max_bytes`
+    is read (a pipe or a device such as /dev/zero is refused before a byte is read).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():
         raise DataError(f"no pair file at {path}; give a UTF-8 TSV file with one 'source<TAB>target' pair "
                         "per line (e.g. --pairs ../shared/data/eng-fra-tatoeba-5k.tsv), or use --task dates")
-    pairs = []
-    with open(path, "rb") as handle:
+    pairs, read = [], 0
+    with open_regular_file(path, max_bytes, hint="use fewer pairs (e.g. head -n 100000 FILE > sample.tsv)") as handle:
         for number, raw in enumerate(handle, start=1):
+            read += len(raw)
+            if read > max_bytes:
+                raise DataError(f"{path} grew past the {max_bytes:,}-byte limit while it was read")
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:

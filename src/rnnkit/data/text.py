@@ -40,6 +40,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from rnnkit.errors import BundleError, DataError
+from rnnkit.fileio import read_regular_bytes
 
 UNK = "<unk>"
 UNK_ID = 0
@@ -50,22 +51,19 @@ MAX_TEXT_BYTES = 1 << 30  # 1 GiB: a character LM file larger than this is almos
 # --------------------------------------------------------------------------- reading
 
 
-def read_text(path: str | Path) -> str:
-    """The UTF-8 text of `path`; DataError naming the fix for anything that is not usable text."""
+def read_text(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """The UTF-8 text of `path`; DataError naming the fix for anything that is not usable text.
+
+    Only a regular file of at most `max_bytes` is read: a pipe, a device (``/dev/zero``) or a
+    symlink to one is refused before a byte is read (`rnnkit.fileio.read_regular_bytes`).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"text file {path} does not exist; pass the path of a UTF-8 text file with --text")
     if path.is_dir():
         raise DataError(f"{path} is a directory; pass one UTF-8 text file with --text (concatenate several "
                         "with: cat DIR/*.txt > all.txt)")
-    size = path.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        raise DataError(f"{path} is {size} bytes, more than the {MAX_TEXT_BYTES} this reader accepts; "
-                        "use a smaller sample of the text")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; check the file's permissions") from None
+    raw = read_regular_bytes(path, max_bytes, hint="use a smaller sample of the text")
     return decode_text(raw, str(path))
 
 
