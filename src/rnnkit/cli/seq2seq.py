@@ -115,13 +115,22 @@ def cmd_train_seq2seq(args) -> int:
     return 0
 
 
+def stdin_bytes():
+    """The binary stdin to read texts from; InputError when there is none (`rnnkit translate B - <&-`: with
+    file descriptor 0 closed, Python sets sys.stdin to None)."""
+    if sys.stdin is None:
+        raise InputError("- reads the texts from stdin, but stdin is closed; pipe them in, one per line "
+                         "(e.g. rnnkit translate BUNDLE - < texts.txt), or give them as arguments")
+    return sys.stdin.buffer
+
+
 def cmd_translate(args) -> int:
     model = open_bundle(args.bundle, "translate", args.engine)
     if args.plot_attention:
         check_new_output_file(args.plot_attention, "--plot-attention")
     options = {"beam": args.beam, "max_len": args.max_len, "alpha": args.alpha, "truncate": args.truncate}
     if args.texts == ["-"]:
-        return answer_lines(sys.stdin.buffer, lambda text: model.translate([text], **options)[0], "translated")
+        return answer_lines(stdin_bytes(), lambda text: model.translate([text], **options)[0], "translated")
     if not args.texts:
         raise InputError('give a text to translate, e.g. rnnkit translate BUNDLE "I am cold.", or - to read stdin')
     texts = [checked_utf8(t, "the text to translate") for t in args.texts]

@@ -78,6 +78,7 @@ def cmd_serve(args) -> int:
         if args.workers > max_workers():
             raise InputError(f"--workers {args.workers} is more than this machine can use (at most {max_workers()}: "
                              "four per core); one worker per core is the usual choice")
+    resolve(args.host, args.port)  # a host that cannot be bound is one line now, before the warning and the load
     warning = check_host(args.host)
     if warning:
         print(f"rnnkit serve: warning: {warning}", file=sys.stderr)
@@ -169,20 +170,31 @@ def limit_threads(engine: str, threads: int) -> None:
         import_torch().set_num_threads(threads)
 
 
+def resolve(host: str, port: int) -> tuple:
+    """(family, type, proto, address) to bind host:port; InputError for a host that is no address or name.
+
+    Not only gaierror: a name with an empty label ("not..a..host") fails in the IDNA codec (UnicodeError),
+    and one with a NUL byte in the socket module (ValueError).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise InputError(f"--host {host!r} is not an address or a name this machine can resolve") from None
+    return family, kind, proto, address
+
+
 def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """A listening socket on host:port (connections queue from here on, before the loop starts).
 
     `reuse_port` sets SO_REUSEPORT before binding, so the workers' sockets can share the port (`workers`).
     """
+    family, kind, proto, address = resolve(host, port)
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-    except socket.gaierror:
-        raise InputError(f"--host {host!r} is not an address or a name this machine can resolve") from None
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port, "
                          "or stop the program using it") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
@@ -15,9 +16,18 @@ StepFn = Callable[[np.ndarray, object], tuple[np.ndarray, object]]
 
 
 def numpy_step(model) -> StepFn:
-    """A StepFn over a numpy_engine ManyToMany model (inference: no dropout)."""
+    """A StepFn over a numpy_engine ManyToMany model (inference: no dropout).
+
+    Safe to call from several threads: the model's layers write into buffers they keep between calls
+    (`numpy_engine.recurrent.Workspace`), so one call runs at a time; what it returns (new logits and a
+    stacked copy of the state) is the caller's own. Without the lock, two generations with the same
+    seed in two threads gave different text.
+    """
+    lock = threading.Lock()
+
     def step(ids: np.ndarray, state):
-        logits, final = model.forward(ids, state, train=False)
+        with lock:
+            logits, final = model.forward(ids, state, train=False)
         return logits, final
 
     return step

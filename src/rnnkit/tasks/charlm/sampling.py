@@ -79,10 +79,20 @@ def pick_next(logits: np.ndarray, temperature: float, top_k: int | None, rng: np
     """One id from logits (V,): softmax(logits / temperature) over the top_k largest, <unk> excluded.
 
     Drawn by inverse CDF with a single `rng.random()`, in float64, so the same
-    logits and Generator give the same id on any engine.
+    logits and Generator give the same id on any engine. A temperature so small
+    that logits / temperature overflows (1e-310 is subnormal) tends to the argmax:
+    the largest logit is then subtracted before dividing, so it stays at 0 and the
+    others go to -inf (weight 0) instead of inf - inf = nan.
     """
-    z = logits.astype(np.float64) / temperature
+    with np.errstate(over="ignore"):
+        z = logits.astype(np.float64) / temperature
     z[UNK_ID] = -np.inf
+    if not np.isfinite(z.max()):  # overflowed: +inf (or every z -inf); a nan anywhere makes the max nan too
+        shifted = logits.astype(np.float64)
+        shifted[UNK_ID] = -np.inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (shifted - shifted.max()) / temperature
+        z[np.isnan(z)] = -np.inf
     if top_k is not None and top_k < len(z) - 1:
         kth = np.partition(z, len(z) - top_k)[len(z) - top_k]
         z[z < kth] = -np.inf
