@@ -78,7 +78,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--checkpoint-every", type=int, default=200,
                        help="save the resumable training state every N steps (default %(default)s; 0 = epoch ends only)")
     group.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run from OUT/checkpoint (same options as the first run)")
+                       help="continue an interrupted run from OUT/checkpoint (same options and data as the first run)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in OUT (without it, an existing run is never replaced)")
     group.add_argument("--deterministic", action="store_true",
                        help="torch.use_deterministic_algorithms(True): bit-identical reruns on one machine")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,7 +106,7 @@ def train_config_from(args):
 
 def run_options(args) -> dict:
     """The keyword arguments of every task's train() that come from the run flags."""
-    return {"progress": not args.quiet, "resume": args.resume, "engine": args.engine,
+    return {"progress": not args.quiet, "resume": args.resume, "overwrite": args.overwrite, "engine": args.engine,
             "deterministic": args.deterministic}
 
 
@@ -159,6 +161,15 @@ def checked_utf8(text: str, what: str = "the review") -> str:
 
 
 # --------------------------------------------------------------------------- output
+
+
+def stdin_bytes():
+    """The binary stdin to read texts from; InputError when there is none (`rnnkit predict B - <&-`: with
+    file descriptor 0 closed, Python sets sys.stdin to None)."""
+    if sys.stdin is None:
+        raise InputError("- reads the texts from stdin, but stdin is closed; pipe them in, one per line "
+                         "(e.g. rnnkit predict BUNDLE - < texts.txt), or give them as arguments")
+    return sys.stdin.buffer
 
 
 def answer_lines(stream, answer: Callable[[str], dict], could_not: str) -> int:

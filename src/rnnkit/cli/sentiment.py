@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
     train_config = TrainConfig(epochs=args.epochs, batch_size=32, learning_rate=5e-3, patience=2, seed=args.seed)
     settings = sentiment.SentimentSettings(maxlen=100, vocab_size=None)
     sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out, progress=not args.quiet,
-                    extra_settings={"dataset": "demo"}, engine=args.engine)
+                    extra_settings={"dataset": "demo"}, engine=args.engine, overwrite=True)  # a demo run is redone
     model = load_predictor(out, engine="numpy")  # the light runtime runs what either engine trained
     metrics = model.evaluate(test_seqs, test_labels)
     print(f"held-out generated reviews: accuracy {metrics['accuracy']:.3f}, loss {metrics['loss']:.3f}")

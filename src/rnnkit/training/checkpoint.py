@@ -45,6 +45,8 @@ class Progress:
     were drawn, so a resumed run draws the very same batches and skips the first `batch`.
     `world_size` is how many processes trained (torchrun); `batch` counts within
     each rank's share, so a run stopped mid-epoch resumes with as many processes.
+    `run` identifies the run beyond `train_config` (the task, the model, its settings and a
+    fingerprint of the data), so a resume with other settings or other data is refused.
     """
 
     epoch: int = 1
@@ -57,6 +59,7 @@ class Progress:
     epoch_sums: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
     world_size: int = 1
+    run: dict = field(default_factory=dict)  # what the result depends on beside train_config: task, model, data
 
 
 def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], engine_state: dict,

@@ -17,6 +17,8 @@ same code, and a new task writes only its parts.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,8 @@ class TaskTraining:
     settings: dict
     carry = None
     progress = False
+    # settings that may change between a run and its resumption (they do not change the result)
+    resumable_settings: tuple[str, ...] = ()
 
     def setup(self, rng: np.random.Generator) -> None:
         """Data preparation that draws from the run's seeded generator (e.g. a validation split)."""
@@ -88,37 +92,80 @@ class TaskTraining:
         """The line printed before training: what it trains on, and the model."""
         return f"training a {self.task} model ({engine} engine): {self.model_config.describe()}"
 
+    def fingerprint(self) -> str | None:
+        """A digest of the training data (after `setup`), so a resume on other data is refused; None: unchecked."""
+        return None
+
+
+def fingerprint(*parts) -> str:
+    """SHA-256 of arrays, strings and (nested) lists of them, in order: a data set's identity."""
+    digest = hashlib.sha256()
+
+    def add(part) -> None:
+        if isinstance(part, np.ndarray):
+            digest.update(f"{part.dtype}{part.shape}".encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, str):
+            digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+        elif isinstance(part, (list, tuple)):
+            digest.update(f"[{len(part)}".encode())
+            for item in part:
+                add(item)
+        else:
+            digest.update(repr(part).encode())
+
+    for part in parts:
+        add(part)
+    return digest.hexdigest()
+
 
 def fit(training: TaskTraining, config: TrainConfig, out_dir: str | Path, *, engine: str = "torch",
-        resume: bool = False, progress: bool = True, deterministic: bool = False) -> dict:
+        resume: bool = False, overwrite: bool = False, progress: bool = True, deterministic: bool = False) -> dict:
     """Train `training`'s model with `engine`; the best model (validation loss) is saved to `out_dir`.
 
-    `resume` continues an interrupted run from `out_dir/checkpoint/` (it must have the same options);
+    `out_dir` must be new, empty or an rnnkit run (`rnnkit.training.rundir`): `resume` continues an
+    interrupted run from `out_dir/checkpoint/` (it must have the same options, settings and data),
+    `overwrite` replaces a run; a second training into the same directory at once is refused.
     `deterministic` (torch) asks for bit-identical reruns on one machine. Under torchrun each process
     trains on its share of every epoch's batches; only the first one writes files and prints.
     Returns the best epoch's validation metrics.
     """
-    from rnnkit.training import distributed
+    from rnnkit.training import distributed, rundir
     from rnnkit.training.trainer import Trainer, seed_everything
 
     device = _check_engine(engine, config, deterministic)
     group = distributed.setup(engine, config.device)
     progress = training.progress = progress and group.is_main
-    rng = seed_everything(config.seed)
-    training.setup(rng)
-    parts = training.torch_parts(config, device) if engine == "torch" else training.numpy_parts(config)
-    settings = {**training.settings, **parts.settings}
-    recorded_config = {**config.to_dict(), "engine": engine}
+    with contextlib.ExitStack() as stack:
+        if group.is_main:  # the others never write
+            stack.enter_context(rundir.claimed(out_dir, training.task, resume, overwrite))
+        rng = seed_everything(config.seed)
+        training.setup(rng)
+        parts = training.torch_parts(config, device) if engine == "torch" else training.numpy_parts(config)
+        settings = {**training.settings, **parts.settings}
+        recorded_config = {**config.to_dict(), "engine": engine}
 
-    def save(model, metrics: dict) -> None:
-        save_bundle(out_dir, training.task, training.model_config, training.vocab, parts.tensors(model),
-                    settings=settings, train=recorded_config, metrics={f"val_{k}": v for k, v in metrics.items()})
+        def save(model, metrics: dict) -> None:
+            save_bundle(out_dir, training.task, training.model_config, training.vocab, parts.tensors(model),
+                        settings=settings, train=recorded_config,
+                        metrics={f"val_{k}": v for k, v in metrics.items()})
 
-    if progress:
-        print(training.describe(engine, parts), file=sys.stderr, flush=True)
-    trainer = Trainer(parts.model, config, out_dir, save, progress=progress, carry=training.carry)
-    trainer.fit(training.batches, parts.step, parts.validate, rng, resume=resume)
-    return trainer.best_metrics()
+        if progress:
+            print(training.describe(engine, parts), file=sys.stderr, flush=True)
+        trainer = Trainer(parts.model, config, out_dir, save, progress=progress, carry=training.carry,
+                          identity=_identity(training, settings))
+        trainer.fit(training.batches, parts.step, parts.validate, rng, resume=resume)
+        return trainer.best_metrics()
+
+
+def _identity(training: TaskTraining, settings: dict) -> dict:
+    """What the result depends on beside the TrainConfig: checked when a run is resumed."""
+    identity = {"task": training.task, "model": training.model_config.to_dict(),
+                "settings": {k: v for k, v in settings.items() if k not in training.resumable_settings}}
+    data = training.fingerprint()
+    if data is not None:
+        identity["data"] = data
+    return identity
 
 
 def _check_engine(engine: str, config: TrainConfig, deterministic: bool):

@@ -109,6 +109,18 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
+def _changes(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """What differs between a checkpoint's run identity and this run's ("model.dropout 0.3 -> 0.5", ...)."""
+    out = []
+    for key in sorted(set(saved) & set(now)):
+        if isinstance(saved[key], dict) and isinstance(now[key], dict):
+            out += _changes(saved[key], now[key], f"{prefix}{key}.")
+        elif saved[key] != now[key]:
+            out.append("the training data (another file or other contents)" if key == "data" and not prefix
+                       else f"{prefix}{key} {saved[key]!r} -> {now[key]!r}")
+    return out
+
+
 def _shows_bars() -> bool:
     """A terminal, or a Jupyter kernel (tqdm.auto draws a notebook widget there); not a log file or a pipe."""
     return sys.stderr.isatty() or "ipykernel" in sys.modules
@@ -130,15 +142,19 @@ class Trainer:
         save: called with (model, val metrics) whenever validation loss improves.
         progress: show a progress bar (tqdm) with the running loss.
         carry: task state saved in checkpoints and restored on resume (optional).
+        identity: what else the result depends on (task, model, settings, data fingerprint); a resume
+            whose identity differs from the checkpoint's is refused, naming what changed.
     """
 
     # options that may change between a run and its resumption
     RESUMABLE_CHANGES = ("epochs", "threads", "device", "patience", "checkpoint_every")
 
     def __init__(self, model: Any, config: TrainConfig, out_dir: str | Path,
-                 save: Callable[[Any, dict], None], progress: bool = True, carry: Carry | None = None) -> None:
+                 save: Callable[[Any, dict], None], progress: bool = True, carry: Carry | None = None,
+                 identity: dict | None = None) -> None:
         self.model, self.config, self.out_dir = model, config, Path(out_dir)
         self.save, self.progress, self.carry = save, progress, carry
+        self.identity = identity or {}
         self.group = distributed.setup(engine_of(model), config.device)
         self.backend = make_backend(model, config, config.seed, self.group)
         self.history = History()
@@ -250,6 +266,7 @@ class Trainer:
         self.state.history = self.history.epochs
         self.state.train_config = self.config.to_dict()
         self.state.world_size = group.world_size
+        self.state.run = self.identity
         tensors, engine_state = self.backend.state()
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
@@ -269,9 +286,10 @@ class Trainer:
         progress, tensors, engine_state = load_checkpoint(self.out_dir, self.backend.engine)
         saved, now = progress.train_config, self.config.to_dict()
         changed = sorted(k for k in now if k not in self.RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+        changed = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed] + _changes(progress.run, self.identity)
         if changed:
-            raise TrainingError("--resume needs the options of the interrupted run; changed: "
-                                + ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed))
+            raise TrainingError("--resume needs the options and data of the interrupted run; changed: "
+                                + ", ".join(changed))
         if progress.batch and progress.world_size != group.world_size:
             raise TrainingError(f"the checkpoint was written in the middle of epoch {progress.epoch} by "
                                 f"{progress.world_size} process(es); resume it with {progress.world_size} "

@@ -29,7 +29,7 @@ from rnnkit.tasks.charlm.engines import StepFn, numpy_step, torch_step
 from rnnkit.tasks.charlm.sampling import sample_ids, start_ids
 from rnnkit.tasks.charlm.scoring import score_ids
 from rnnkit.tasks.charlm.settings import CharLMSettings, autocast, lm_config, resolve_precision
-from rnnkit.training.fit import EngineParts, TaskTraining, fit
+from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 SAMPLE_CHARS = 200  # length of the samples shown while training
 
@@ -39,6 +39,7 @@ class CharLMTraining(TaskTraining):
     text, the rest validates; `model_config`'s vocabulary and output sizes are set from it."""
 
     task = "charlm"
+    resumable_settings = ("sample_every", "text")  # how often samples are shown, where the text was read from
 
     def __init__(self, text: str, model_config: ModelConfig, settings: CharLMSettings, batch_size: int,
                  validation_fraction: float) -> None:
@@ -49,6 +50,9 @@ class CharLMTraining(TaskTraining):
         self.settings = {**asdict(settings), "train_chars": int(len(self.train_ids)),
                          "val_chars": int(len(self.val_ids))}
         self.carry = CarriedState()
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.train_ids, self.val_ids)
 
     def batches(self, epoch: int, rng: np.random.Generator):
         return epoch_chunks(self.train_ids, self.batch_size, self.lm_settings.seq_len, rng)
@@ -153,7 +157,7 @@ class CharLMTraining(TaskTraining):
 
 def train(text: str, model_config: ModelConfig, train_config: TrainConfig, settings: CharLMSettings,
           out_dir: str | Path, progress: bool = True, resume: bool = False, engine: str = "torch",
-          deterministic: bool = False) -> dict:
+          deterministic: bool = False, overwrite: bool = False) -> dict:
     """Train a character LM on `text` with `engine` ("torch" or "numpy"); the best model is saved to `out_dir`.
 
     Returns the best validation metrics (loss in nats/char, bpc, accuracy).
@@ -164,8 +168,8 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
         import_torch()  # a missing torch is named before the text is read
     training = CharLMTraining(text, model_config, settings, train_config.batch_size,
                               train_config.validation_fraction)
-    return fit(training, train_config, out_dir, engine=engine, resume=resume, progress=progress,
-               deterministic=deterministic)
+    return fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
+               progress=progress, deterministic=deterministic)
 
 
 class CarriedState:

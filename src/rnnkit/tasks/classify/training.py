@@ -27,7 +27,7 @@ from rnnkit.errors import DataError
 from rnnkit.tasks.classify.data import build_vocab, encode, make_batches, targets, with_words
 from rnnkit.tasks.classify.scoring import metrics, probabilities
 from rnnkit.tasks.classify.settings import ClassifySettings
-from rnnkit.training.fit import EngineParts, TaskTraining, fit
+from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 
 class ClassifyTraining(TaskTraining):
@@ -67,6 +67,10 @@ class ClassifyTraining(TaskTraining):
         keep = with_words(sequences)
         return [sequences[i] for i in keep], targets([split.labels[i] for i in keep], self.text_settings), \
             len(sequences) - len(keep)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.train.texts, [str(x) for x in self.train.labels], self.val.texts,
+                           [str(x) for x in self.val.labels])
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[Batch]:
         return make_batches(self.train_seqs, self.train_targets, self.text_settings, self.batch_size, rng)
@@ -155,7 +159,7 @@ class ClassifyTraining(TaskTraining):
 def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainConfig, settings: ClassifySettings,
           out_dir: str | Path, valid: LabelledTexts | None = None, test: LabelledTexts | None = None,
           command: str | None = None, progress: bool = True, resume: bool = False, engine: str = "torch",
-          deterministic: bool = False) -> dict:
+          deterministic: bool = False, overwrite: bool = False) -> dict:
     """Train a classifier on `data`; the best model is saved to `out_dir`, with its report and model card.
 
     `valid` replaces the stratified validation split carved from `data`; `test` (read only after
@@ -167,8 +171,8 @@ def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainCon
 
     training = ClassifyTraining(data, model_config, settings, train_config.batch_size,
                                 train_config.validation_fraction, valid)
-    best = fit(training, train_config, out_dir, engine=engine, resume=resume, progress=progress,
-               deterministic=deterministic)
+    best = fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
+               progress=progress, deterministic=deterministic)
     if not distributed.setup(engine, train_config.device).is_main:
         return {"best": best, "report": None}
     split, name = (test, "test") if test is not None else (training.val, "validation")

@@ -21,7 +21,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.tasks.sentiment.data import make_batches, stratified_split
 from rnnkit.tasks.sentiment.scoring import binary_metrics, probabilities
 from rnnkit.tasks.sentiment.settings import SentimentSettings
-from rnnkit.training.fit import EngineParts, TaskTraining, fit
+from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 
 class SentimentTraining(TaskTraining):
@@ -54,6 +54,9 @@ class SentimentTraining(TaskTraining):
     def validate(self, logits) -> dict:
         """Metrics on the validation split, given a logits(ids, lengths) -> (N, 1) function."""
         return binary_metrics(probabilities(logits, self.val_seqs, self.text_settings), self.val_labels)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.sequences, self.labels)
 
     def describe(self, engine: str, parts: EngineParts) -> str:
         return (f"training on {len(self.train_seqs)} reviews, validating on {len(self.val_seqs)} ({engine} engine); "
@@ -100,7 +103,8 @@ class SentimentTraining(TaskTraining):
 def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, model_config: ModelConfig,
           train_config: TrainConfig, settings: SentimentSettings, out_dir: str | Path,
           progress: bool = True, extra_settings: dict | None = None, packed: bool = False,
-          resume: bool = False, engine: str = "torch", deterministic: bool = False) -> dict:
+          resume: bool = False, engine: str = "torch", deterministic: bool = False,
+          overwrite: bool = False) -> dict:
     """Train a many-to-one model on encoded reviews; the best model is saved to `out_dir`.
 
     `engine` "torch" (fast) or "numpy" (from scratch, no torch needed) trains the same model
@@ -109,8 +113,8 @@ def train(sequences: Sequence[np.ndarray], labels: np.ndarray, vocab: Vocab, mod
     """
     training = SentimentTraining(sequences, labels, vocab, model_config, settings, train_config.batch_size,
                                  train_config.validation_fraction, extra_settings, packed)
-    return fit(training, train_config, out_dir, engine=engine, resume=resume, progress=progress,
-               deterministic=deterministic)
+    return fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
+               progress=progress, deterministic=deterministic)
 
 
 def _check_training_inputs(sequences, labels, vocab: Vocab, config: ModelConfig) -> None:

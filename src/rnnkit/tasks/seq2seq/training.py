@@ -21,7 +21,7 @@ from rnnkit.tasks.seq2seq.engines import TorchBackend
 from rnnkit.tasks.seq2seq.numpy_backend import NumpyBackend
 from rnnkit.tasks.seq2seq.scoring import validation_metrics
 from rnnkit.tasks.seq2seq.settings import Seq2SeqSettings
-from rnnkit.training.fit import EngineParts, TaskTraining, fit
+from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 
 class Seq2SeqTraining(TaskTraining):
@@ -38,6 +38,10 @@ class Seq2SeqTraining(TaskTraining):
         self.vocab = {"source": source.to_json(), "target": target.to_json()}
         self.settings = {**asdict(settings), **(extra_settings or {})}
         self.max_len = settings.max_target_len + 1
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.train_data.sources, self.train_data.targets, self.val_data.sources,
+                           self.val_data.targets)
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[PairBatch]:
         return make_batches(self.train_data, self.batch_size, rng)
@@ -113,7 +117,7 @@ class Seq2SeqTraining(TaskTraining):
 def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, target: PairVocab,
           model_config: ModelConfig, train_config: TrainConfig, settings: Seq2SeqSettings, out_dir: str | Path,
           progress: bool = True, extra_settings: dict | None = None, engine: str = "torch", resume: bool = False,
-          deterministic: bool = False) -> dict:
+          deterministic: bool = False, overwrite: bool = False) -> dict:
     """Train an encoder-decoder with `engine`; the best model (validation loss) is saved to `out_dir`.
 
     Returns the best validation metrics: loss (per target token), accuracy
@@ -121,8 +125,8 @@ def train(train_data: EncodedPairs, val_data: EncodedPairs, source: PairVocab, t
     """
     training = Seq2SeqTraining(train_data, val_data, source, target, model_config, settings,
                                train_config.batch_size, extra_settings)
-    return fit(training, train_config, out_dir, engine=engine, resume=resume, progress=progress,
-               deterministic=deterministic)
+    return fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
+               progress=progress, deterministic=deterministic)
 
 
 def _check_training_inputs(train_data, val_data, source, target, config: ModelConfig) -> None:
