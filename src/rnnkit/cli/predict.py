@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from rnnkit.cli.common import answer_lines, checked_utf8, open_bundle
+from rnnkit.cli.common import answer_lines, checked_utf8, open_bundle, stdin_bytes
 from rnnkit.errors import InputError
 
 
@@ -32,7 +31,7 @@ def cmd_predict(args) -> int:
                          f"{model.task} model (leave --top out)")
     answer = _answerer(model, args)
     if args.texts == ["-"]:
-        return answer_lines(sys.stdin.buffer, answer, "judged")
+        return answer_lines(stdin_bytes(), answer, "judged")
     if not args.texts:
         raise InputError('give a review or other text to label, e.g. rnnkit predict BUNDLE "A moving film.", '
                          "or - to read stdin")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from rnnkit.cli.common import (add_train_arguments, answer_lines, check_new_output_file, check_output_dir, checked_utf8,
-                               open_bundle, print_trained, run_options, train_config_from)
+                               open_bundle, print_trained, run_options, stdin_bytes, train_config_from)
 from rnnkit.config import ModelConfig
 from rnnkit.data.pairs import read_pairs
 from rnnkit.errors import InputError
@@ -113,15 +113,6 @@ def cmd_train_seq2seq(args) -> int:
     print_trained(f"best validation: loss {best['loss']:.4f}, exact match {best['exact_match']:.4f}", minutes, out,
                   f'rnnkit translate {out} "{sources[0]}" [--beam 5]')
     return 0
-
-
-def stdin_bytes():
-    """The binary stdin to read texts from; InputError when there is none (`rnnkit translate B - <&-`: with
-    file descriptor 0 closed, Python sets sys.stdin to None)."""
-    if sys.stdin is None:
-        raise InputError("- reads the texts from stdin, but stdin is closed; pipe them in, one per line "
-                         "(e.g. rnnkit translate BUNDLE - < texts.txt), or give them as arguments")
-    return sys.stdin.buffer
 
 
 def cmd_translate(args) -> int:

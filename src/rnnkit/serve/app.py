@@ -4,7 +4,9 @@
                            mattered; a prime -> generated text; a source text -> its translation
     GET  /healthz          liveness: {"status": "ok"}
     GET  /v1/model         task, engine, model config, text settings, training metrics, limits
-    POST /v1/predict       sentiment bundles: {"text": "..."} -> {"prediction": {...}};  {"texts": [...]} -> {"predictions": [...]}
+    POST /v1/predict       sentiment and classify bundles: {"text": "..."} -> {"prediction": {...}};
+                           {"texts": [...]} -> {"predictions": [...]} (classify: a text that cannot be read gets
+                           {"error": ...} in its place)
     POST /v1/explain       {"text": "...", "top_k": 10} -> prediction + the words that pushed it most
     POST /v1/generate      character LM bundles: {"prime": "...", "length": 200, "temperature": 0.8, "seed": 1}
                            -> the continuation and facts (seed used, unseen prime characters); "stream": true: NDJSON
@@ -261,9 +263,30 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
             plan = service.explain_plan(request.text)
             probabilities = await model_call(plan["sequences"])
             return JSON(service.explain_result(plan, probabilities, request.top_k))
+    elif task == "classify":
+        def cut(text: str) -> str:  # over max_text_chars: keep the side the model keeps
+            n = limits.max_text_chars
+            return text if len(text) <= n else (text[-n:] if predictor.settings.truncating == "pre" else text[:n])
+
+        @app.post("/v1/predict", summary="labels of one or many texts (classify bundles: label, score, "
+                  "every class's probability)", responses=ERROR_RESPONSES)
+        async def predict_labels(request: PredictRequest):
+            texts = [cut(t) for t in request.all_texts(limits)]
+            loop = asyncio.get_running_loop()
+            results = await in_time(loop.run_in_executor(model_thread, lambda: predictor.predict(texts)))
+            if request.texts is None and "error" in results[0]:
+                raise ApiError(422, results[0]["error"])  # one text: its error is the answer
+            return JSON(request.answer("prediction", results))
+
+        @app.post("/v1/explain", summary="prediction and the words that pushed it most (leave one word out)",
+                  responses=ERROR_RESPONSES)
+        async def explain_label(request: ExplainRequest):
+            loop = asyncio.get_running_loop()
+            work = lambda: predictor.explain(cut(request.text), request.top_k, limits.explain_max_words)  # noqa: E731
+            return JSON(await in_time(loop.run_in_executor(model_thread, work)))
     else:
-        not_here("/v1/predict", "sentiment of one or many reviews", "sentiment")
-        not_here("/v1/explain", "prediction and the words that pushed it most", "sentiment")
+        not_here("/v1/predict", "labels of one or many texts", "sentiment or classify")
+        not_here("/v1/explain", "prediction and the words that pushed it most", "sentiment or classify")
 
     if generator:
         async def generate(request):

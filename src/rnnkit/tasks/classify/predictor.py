@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from rnnkit.bundle import Bundle
+from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
 from rnnkit.data.batching import truncate
 from rnnkit.data.labelled import Label
 from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
-from rnnkit.errors import BundleError, InputError
+from rnnkit.errors import InputError
 from rnnkit.tasks.classify.data import targets
 from rnnkit.tasks.classify.scoring import EVAL_BATCH, example_losses, metrics, predicted, probabilities
 from rnnkit.tasks.classify.settings import ClassifySettings
@@ -28,6 +28,18 @@ from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
 
 EXCERPT_CHARS = 300  # how much of a text the worst mistakes show
+
+
+def check_fits(bundle: Bundle, settings: ClassifySettings) -> None:
+    """BundleError unless the model is a classifier of its labels: many_to_one, one output per class
+    (one logit for two classes)."""
+    c = bundle.config
+    check_fit(bundle, [need for ok, need in (
+        (c.architecture == "many_to_one", f"architecture many_to_one (a text in, scores out), not {c.architecture}"),
+        (c.output_size == settings.output_size,
+         f"output_size {settings.output_size} for its {len(settings.labels)} labels ({settings.kind}), "
+         f"not {c.output_size}"),
+    ) if not ok])
 
 
 class ClassifierModel(BasePredictor):
@@ -47,14 +59,12 @@ class ClassifierModel(BasePredictor):
 
     def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
         self.bundle, self.engine = bundle, engine
-        self.settings = ClassifySettings.from_bundle(bundle.settings)
+        with reading_part(bundle, CONFIG_FILE):
+            self.settings = ClassifySettings.from_bundle(bundle.settings)
         self.labels = self.settings.labels
-        config = bundle.config
-        if config.architecture != "many_to_one" or config.output_size != self.settings.output_size:
-            raise BundleError(f"{bundle.path}: a {self.settings.kind} classifier of {len(self.labels)} labels needs "
-                              f"a many_to_one model with {self.settings.output_size} output(s); the config has "
-                              f"{config.architecture} with {config.output_size}")
-        self.vocab = Vocab.from_json(bundle.vocab)
+        check_fits(bundle, self.settings)
+        with reading_part(bundle, VOCAB_FILE):
+            self.vocab = Vocab.from_json(bundle.vocab)
         self._logits = many_to_one_logits(bundle, engine)
 
     def describe(self) -> dict:

@@ -12,6 +12,7 @@ from rnnkit.data.batching import truncate
 from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
 from rnnkit.errors import InputError
 from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
 from rnnkit.tasks.sentiment.scoring import EVAL_BATCH, binary_metrics, probabilities
 from rnnkit.tasks.sentiment.settings import LABELS, SentimentSettings
@@ -88,7 +89,7 @@ class SentimentModel(BasePredictor):
         """The prediction for `text` and the words that pushed it most: P(positive) with each distinct word
         left out (at most `max_words` of them), largest change first."""
         ids, facts = self.encode(text)
-        plan = explain_plan(ids, tokenize(text), self.settings, max_words)
+        plan = explain_plan(ids, tokenize(text), self.settings.maxlen, self.settings.truncating, max_words)
         scores = self.probabilities(plan["sequences"])
         return explain_result(plan, scores, facts, top_k)
 
@@ -117,29 +118,7 @@ def prediction(p_positive: float, facts: dict) -> dict:
             "probability_positive": float(p_positive), **facts}
 
 
-def explain_plan(ids: np.ndarray, tokens: list[str], settings: SentimentSettings, max_words: int) -> dict:
-    """The review's ids and its leave-one-word-out variants, ready for one model call.
-
-    `tokens` are the review's words before encoding; the variants drop every occurrence of one
-    distinct word (of the first `max_words`) from the ids the model reads.
-    """
-    kept = np.asarray(truncate(tokens, settings.maxlen, settings.truncating), dtype=object)
-    distinct = list(dict.fromkeys(kept.tolist()))
-    sequences, words, counts = [ids], [], []
-    for word in distinct[:max_words]:
-        keep = kept != word
-        if keep.any():  # a review of one repeated word has nothing left to score
-            sequences.append(ids[keep])
-            words.append(word)
-            counts.append(int(len(keep) - keep.sum()))
-    return {"sequences": sequences, "words": words, "counts": counts, "words_total": len(distinct)}
-
-
 def explain_result(plan: dict, scores: np.ndarray, facts: dict, top_k: int) -> dict:
     """The prediction and the `top_k` words whose removal changed P(positive) most."""
-    full = float(scores[0])
-    effects = full - np.asarray(scores[1:], dtype=np.float64)
-    order = np.argsort(-np.abs(effects), kind="stable")[:top_k]
-    words = [{"word": plan["words"][i], "count": plan["counts"][i], "effect": float(effects[i])} for i in order]
-    return {"prediction": prediction(full, facts), "words": words, "words_considered": len(plan["words"]),
-            "words_total": plan["words_total"]}
+    return {"prediction": prediction(float(scores[0]), facts), "words": word_effects(plan, scores, top_k),
+            "words_considered": len(plan["words"]), "words_total": plan["words_total"]}

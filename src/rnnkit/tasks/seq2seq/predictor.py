@@ -149,15 +149,15 @@ def check_fits(bundle: Bundle) -> None:
 def plot_attention_weights(weights: np.ndarray, source: Sequence[str], output: Sequence[str],
                            path: str | Path) -> Path:
     """Save weights (len(output), len(source)) as a heat map with token labels; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from rnnkit.fileio import WRITTEN_BY, atomic_path
 
     show = lambda tokens: [t if t != " " else "␣" for t in tokens]  # noqa: E731 - make spaces visible
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(source) + 2), max(3, 0.35 * len(output) + 1.5)), dpi=100)
+    fig = Figure(figsize=(max(4, 0.35 * len(source) + 2), max(3, 0.35 * len(output) + 1.5)), dpi=100)
+    FigureCanvasAgg(fig)  # its own canvas: the caller's matplotlib backend is left as it is
+    ax = fig.subplots()
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(len(source)), show(source), rotation=90)
     ax.set_yticks(range(len(output)), show(output))
@@ -168,5 +168,4 @@ def plot_attention_weights(weights: np.ndarray, source: Sequence[str], output: S
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": WRITTEN_BY})
-    plt.close(fig)
     return path
