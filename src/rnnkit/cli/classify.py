@@ -74,7 +74,7 @@ def describe_data(data) -> None:
     print(f"{train.source}: {len(train):,} texts, {len(counts)} {'tags' if train.multi_label else 'classes'}: "
           f"{shown}{more}", file=sys.stderr)
     if train.skipped:
-        print(f"rnnkit: note: rows left out: " + ", ".join(f"{why} {n}" for why, n in train.skipped.items()),
+        print("rnnkit: note: rows left out: " + ", ".join(f"{why} {n}" for why, n in train.skipped.items()),
               file=sys.stderr)
     for warning in [imbalance_warning(counts), *label_warnings(train.labels)]:
         if warning:

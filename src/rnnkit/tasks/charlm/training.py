@@ -17,12 +17,10 @@ import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from rnnkit.config import ModelConfig, TrainConfig
-from rnnkit.data.text import CharVocab
 from rnnkit.errors import ConfigError
 from rnnkit.tasks.charlm.data import epoch_chunks, prepare_text
 from rnnkit.tasks.charlm.engines import StepFn, numpy_step, torch_step

@@ -16,14 +16,14 @@ from typing import Sequence
 import numpy as np
 
 from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
-from rnnkit.data.batching import truncate
 from rnnkit.data.labelled import Label
-from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
+from rnnkit.data.vocab import Vocab, tokenize
 from rnnkit.errors import InputError
 from rnnkit.tasks.classify.data import targets
 from rnnkit.tasks.classify.scoring import EVAL_BATCH, example_losses, metrics, predicted, probabilities
 from rnnkit.tasks.classify.settings import ClassifySettings
 from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.words import encode_words
 from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
 
@@ -74,18 +74,7 @@ class ClassifierModel(BasePredictor):
 
     def encode(self, text: str) -> tuple[np.ndarray, dict]:
         """Ids of `text` cut to maxlen, and facts (tokens, unknown, truncated); InputError if it cannot be read."""
-        if not isinstance(text, str):
-            raise InputError(f"a text must be a string; got {type(text).__name__}")
-        tokens = tokenize(text)
-        if not tokens:
-            raise InputError("the text has no words (it is empty, or only spaces, punctuation or symbols)")
-        ids = np.asarray(self.vocab.encode(tokens), dtype=np.int64)
-        unknown = int(np.sum(ids == UNK_ID))
-        if unknown == len(ids):
-            raise InputError(f"none of the {len(ids)} words of the text are in the model's vocabulary "
-                             f"({len(self.vocab)} words), so it cannot be classified")
-        cut = truncate(ids, self.settings.maxlen, self.settings.truncating)
-        return np.asarray(cut), {"tokens": len(ids), "unknown": unknown, "truncated": len(ids) > len(cut)}
+        return encode_words(text, self.vocab, self.settings.maxlen, self.settings.truncating, "text")
 
     def probabilities(self, sequences: Sequence[np.ndarray], batch_size: int = EVAL_BATCH) -> np.ndarray:
         """(N, K) class probabilities of already-encoded, already-truncated id sequences."""

@@ -8,10 +8,10 @@ from typing import Sequence
 import numpy as np
 
 from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
-from rnnkit.data.batching import truncate
-from rnnkit.data.vocab import UNK_ID, Vocab, tokenize
+from rnnkit.data.vocab import Vocab, tokenize
 from rnnkit.errors import InputError
 from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.words import encode_words
 from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
 from rnnkit.tasks.sentiment.scoring import EVAL_BATCH, binary_metrics, probabilities
@@ -47,19 +47,7 @@ class SentimentModel(BasePredictor):
 
     def encode(self, text: str) -> tuple[np.ndarray, dict]:
         """Ids of `text` cut to maxlen, and facts about it (tokens, unknown, truncated)."""
-        if not isinstance(text, str):
-            raise InputError(f"a review must be a string; got {type(text).__name__}")
-        tokens = tokenize(text)
-        if not tokens:
-            raise InputError("the review has no words (it is empty, or only spaces, punctuation or symbols); "
-                             "give some text to judge")
-        ids = np.asarray(self.vocab.encode(tokens), dtype=np.int64)
-        unknown = int(np.sum(ids == UNK_ID))
-        if unknown == len(ids):
-            raise InputError(f"none of the {len(ids)} words of the review are in the model's vocabulary "
-                             f"({len(self.vocab)} words), so it cannot be judged; write it in English words")
-        cut = truncate(ids, self.settings.maxlen, self.settings.truncating)
-        return np.asarray(cut), {"tokens": len(ids), "unknown": unknown, "truncated": len(ids) > len(cut)}
+        return encode_words(text, self.vocab, self.settings.maxlen, self.settings.truncating, "review", "; give some text to judge")
 
     def probabilities(self, sequences: Sequence[np.ndarray], batch_size: int = EVAL_BATCH) -> np.ndarray:
         """P(positive) for already-encoded, already-truncated id sequences; (N,) float64."""
