@@ -315,8 +315,11 @@ trainer_module.Trainer.fit = fit
 sys.addaudithook(audit)
 from rnnkit.cli import main
 
+# torchrun SIGTERMs the other ranks once one has exited: this rank must still report. Ignored from the start,
+# not only after main() returns: training installs its own handler (the fault above) and puts this one back,
+# so there is no moment between the end of training and the report when torchrun's SIGTERM kills it.
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 code = main(sys.argv[1:])
-signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun stops the other ranks once one has exited
 with open(os.path.join(report, f"writes-rank{rank}.json"), "w") as f:
     json.dump(writes, f)
 with open(os.path.join(report, f"code-rank{rank}"), "w") as f:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import socket
@@ -29,6 +28,7 @@ from rnnkit.tasks import load_predictor
 ENGINE = "numpy" if hasattr(rnnkit.numpy_engine, "build_model") else "torch"
 BODY_LIMIT = 100_000
 TIMEOUT = 2
+HANG = 120  # seconds: bounds a hang (a client's wait for an answer), never decides a result
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REVIEW = "The plot was wonderful and the cast was great, but the ending was a boring mess."
 
@@ -101,13 +101,13 @@ def model(demo_bundle):
 
 
 def predict(server: Server, text: str) -> dict:
-    response = httpx.post(f"{server.url}/v1/predict", json={"text": text}, timeout=10)
+    response = httpx.post(f"{server.url}/v1/predict", json={"text": text}, timeout=HANG)
     assert response.status_code == 200, response.text
     return response.json()["prediction"]
 
 
 def raw_request(port: int, head: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=HANG)
     sock.sendall(head)
     return sock
 
@@ -138,7 +138,7 @@ def test_numpy_engine_serves_without_loading_torch(server, model):
         pytest.skip("the numpy engine has not landed yet (rnnkit.numpy_engine.build_model)")
     assert predict(server, REVIEW)["probability_positive"] == pytest.approx(
         model.predict([REVIEW])[0]["probability_positive"], abs=1e-6)
-    httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW}, timeout=10).raise_for_status()
+    httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW}, timeout=HANG).raise_for_status()
     with open(f"/proc/{server.proc.pid}/maps") as maps:
         libraries = {line.split()[-1] for line in maps if "/" in line}
     assert not [lib for lib in libraries if "torch" in lib], "the numpy-engine server mapped torch libraries"
@@ -151,25 +151,23 @@ def test_numpy_engine_serves_without_loading_torch(server, model):
 
 
 def test_chunked_upload_over_the_limit_is_cut_off_early(strict_server):
+    """No Content-Length: the server counts as it reads and answers 413 while the upload is still going.
+
+    The client sends twice the limit and then waits, the upload unfinished (no last chunk): a server that
+    read to the end before counting would never answer 413 (its body timeout would, with 408)."""
     server = strict_server
-    """No Content-Length: the server counts as it reads and answers 413 long before the upload ends."""
     sock = raw_request(server.port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                     b"Transfer-Encoding: chunked\r\n\r\n")
-    chunk, sent, answered = b" " * 10_000, 0, False
-    for _ in range(5_000):  # a 50 MB upload, if nobody stopped it
+    chunk, sent = b" " * 10_000, 0
+    while sent <= 2 * BODY_LIMIT:
         try:
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         except OSError:  # the server closed the connection after answering
             break
         sent += len(chunk)
-        if select.select([sock], [], [], 0.01)[0]:
-            answered = True
-            break
-    assert answered or sent < 50_000_000
     status, body = read_response(sock)
     sock.close()
     assert status == 413 and "limit of 100000 bytes" in body["error"]["message"]
-    assert sent < 10 * BODY_LIMIT, f"the server read {sent} bytes before refusing"
     assert predict(server, "great")["label"] == "positive"  # still serving
 
 
@@ -190,7 +188,7 @@ def test_a_slow_client_gets_408_and_the_server_stays_up(strict_server):
     status, body = read_response(sock)
     sock.close()
     assert status == 408 and "did not arrive within 2 s" in body["error"]["message"]
-    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 5
+    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 60  # never early; slack for a busy machine
     assert predict(server, "great")["label"] == "positive"
 
 
@@ -202,7 +200,7 @@ def test_a_connection_without_a_complete_request_head_is_closed(strict_server, h
     reply = sock.recv(100)
     assert reply.startswith(b"HTTP/1.1 408") and sock.recv(100) == b""  # answered, then closed
     sock.close()
-    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 5
+    assert TIMEOUT - 0.1 < time.monotonic() - started < TIMEOUT + 60  # never early; slack for a busy machine
     assert predict(strict_server, "great")["label"] == "positive"
 
 
@@ -217,7 +215,7 @@ def test_load_thousands_of_requests_from_16_clients_none_fails(server, model):
     done = []
 
     async def client(worker: int) -> None:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=server.url, timeout=HANG) as http:
             for n in range(worker, total, clients):
                 index = n % len(texts)
                 kind = n % 20
@@ -239,7 +237,7 @@ def test_load_thousands_of_requests_from_16_clients_none_fails(server, model):
                 done.append(1)
 
     async def run_all() -> None:
-        await asyncio.wait_for(asyncio.gather(*(client(w) for w in range(clients))), timeout=300)
+        await asyncio.wait_for(asyncio.gather(*(client(w) for w in range(clients))), timeout=600)
 
     started = time.perf_counter()
     asyncio.run(run_all())
@@ -335,6 +333,7 @@ def page(tmp_path):
         profile = tmp_path / "profile"  # an empty --user-data-dir
         context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
                                                        args=BROWSER_FLAGS)
+        context.set_default_timeout(HANG * 1000)  # every wait is for something on the page; this bounds a hang
         try:
             yield context.new_page()
         finally:
@@ -348,12 +347,12 @@ def test_browser_types_a_review_and_reads_the_prediction(server, page, tmp_path)
     page.wait_for_function("document.getElementById('model').textContent.includes('engine')")
     page.fill("#review", REVIEW)
     page.click("#judge")
-    page.wait_for_selector("#result:not([hidden])", timeout=15_000)
+    page.wait_for_selector("#result:not([hidden])")
     shown_label = page.text_content("#label")
     shown_percent = float(page.text_content("#probability").rstrip("%"))
     words = page.locator("#words li .word").all_text_contents()
 
-    api = httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW, "top_k": 8}, timeout=10).json()
+    api = httpx.post(f"{server.url}/v1/explain", json={"text": REVIEW, "top_k": 8}, timeout=HANG).json()
     assert shown_label == api["prediction"]["label"]
     assert shown_percent == pytest.approx(100 * api["prediction"]["probability"], abs=0.051)
     assert len(words) == len(api["words"]) > 0
@@ -373,7 +372,7 @@ def test_browser_shows_the_servers_error_for_text_without_words(server, page):
     page.goto(f"{server.url}/")
     page.fill("#review", "... ;; ...")
     page.click("#judge")
-    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    page.wait_for_selector("#error:not([hidden])")
     assert "no words" in page.text_content("#error")
     assert page.is_hidden("#result")
 
@@ -406,10 +405,9 @@ def test_browser_generates_text_with_a_character_lm(lm_server, page, tmp_path):
     page.fill("#temperature", "0.7")
     page.fill("#seed", "3")
     page.click("#generate")
-    page.wait_for_function("() => document.getElementById('generation-notes').textContent.includes('seed 3')",
-                           timeout=15_000)
+    page.wait_for_function("() => document.getElementById('generation-notes').textContent.includes('seed 3')")
     api = httpx.post(f"{lm_server.url}/v1/generate", json={"prime": "the ", "length": 150, "temperature": 0.7,
-                                                             "seed": 3}, timeout=10).json()
+                                                             "seed": 3}, timeout=HANG).json()
     assert page.text_content("#continuation") == api["text"] and len(api["text"]) == 150
     assert page.text_content("#prime-shown") == "the "
     assert page.text_content("#generation-notes").startswith("150 characters · seed 3 · temperature 0.7")
@@ -421,14 +419,14 @@ def test_browser_generates_text_with_a_character_lm(lm_server, page, tmp_path):
     page.fill("#length", "150")
     page.fill("#prime", "the " * 1001)  # over the server's prime limit (4000): the server's message is shown
     page.click("#generate")
-    page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+    page.wait_for_selector("#error:not([hidden])")
     assert "limit of 4000" in page.text_content("#error") and page.is_hidden("#generation")
 
     shot = tmp_path / "serve_page_charlm.png"
     page.fill("#prime", "the ")
-    page.click("#generate")
-    page.wait_for_function("() => document.getElementById('generation-notes').textContent.includes('seed 3')",
-                           timeout=15_000)
+    page.click("#generate")  # the error's hidden #generation still holds the notes of the first run: wait for it shown
+    page.wait_for_function("() => !document.getElementById('generation').hidden"
+                           " && document.getElementById('generation-notes').textContent.includes('seed 3')")
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     if os.environ.get("RNNKIT_SCREENSHOT"):  # next to the sentiment one: NAME_charlm.png
