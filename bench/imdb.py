@@ -40,7 +40,8 @@ SENTENCE = "This movie is really bad. I do not like it."
 
 def train_default(data: str, out: Path) -> dict:
     """Run the default training command from a cold tokenizer cache; return minutes and the command."""
-    command = [sys.executable, "-m", "rnnkit.cli", "train", "imdb", "--data", data, "--out", str(out), "--quiet"]
+    command = [sys.executable, "-m", "rnnkit.cli", "train", "imdb", "--data", data, "--out", str(out), "--quiet",
+               "--overwrite"]  # the bench's own bundle from an earlier run is replaced
     env = {**os.environ, "RNNKIT_CACHE": tempfile.mkdtemp(prefix="rnnkit-cache-")}
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env)

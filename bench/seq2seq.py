@@ -56,7 +56,8 @@ def run_dates(args, out: Path) -> dict:
     train_config = TrainConfig(epochs=args.dates_epochs, batch_size=128, learning_rate=3e-3, patience=2, seed=0,
                                threads=args.threads)
     started = time.perf_counter()
-    s2s.train(train, val, source, target, config, train_config, settings, out / "dates", progress=args.progress)
+    s2s.train(train, val, source, target, config, train_config, settings, out / "dates", progress=args.progress,
+              overwrite=True)
     minutes = (time.perf_counter() - started) / 60
     sources, references = group_references([s for s, _ in splits.test], [t for _, t in splits.test])
     metrics = load_predictor(out / "dates", engine="torch").evaluate(sources, references)
@@ -89,7 +90,7 @@ def run_tatoeba(args, out: Path) -> dict:
                                        seed=seed, threads=args.threads)
             started = time.perf_counter()
             s2s.train(train, val, source, target, config, train_config, settings, out / f"{name}-{seed}",
-                      progress=args.progress)
+                      progress=args.progress, overwrite=True)
             results.setdefault(f"{name}_train_minutes", []).append(round((time.perf_counter() - started) / 60, 2))
             model = load_predictor(out / f"{name}-{seed}", engine="torch")
             for beam in (1, 5):
