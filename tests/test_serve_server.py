@@ -204,6 +204,49 @@ def test_a_connection_without_a_complete_request_head_is_closed(strict_server, h
     assert predict(strict_server, "great")["label"] == "positive"
 
 
+def _rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def _send_huge_head(port: int, megabytes: int) -> bytes:
+    """Send a request whose head grows by `megabytes` MB of headers; what the server answered before closing."""
+    sock = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    header = b"X-Padding: " + b"a" * 8000 + b"\r\n"
+    try:
+        for _ in range(megabytes * 1_000_000 // len(header)):
+            sock.sendall(header)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed by the server, as it should be
+    reply = b""
+    try:
+        while chunk := sock.recv(4096):
+            reply += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return reply
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_huge_request_heads_get_431_and_do_not_grow_the_server(strict_server):
+    """8 connections sending 10 MB of headers each: each is answered 431 and closed; memory stays bounded."""
+    before = _rss_bytes(strict_server.proc.pid)
+    replies: list[bytes] = []
+    threads = [threading.Thread(target=lambda: replies.append(_send_huge_head(strict_server.port, 10)))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HANG)
+    assert len(replies) == 8 and all(r.startswith(b"HTTP/1.1 431") for r in replies), replies
+    assert _rss_bytes(strict_server.proc.pid) - before < 40_000_000
+    # a large but reasonable head (40 KB of cookies) is served
+    response = httpx.get(f"{strict_server.url}/healthz", headers={"Cookie": "c=" + "x" * 40_000}, timeout=HANG)
+    assert response.status_code == 200
+    assert predict(strict_server, "great")["label"] == "positive"
+
+
 def test_load_thousands_of_requests_from_16_clients_none_fails(server, model):
     """2,000 requests (single, batched, explain) from 16 concurrent connections; every answer checked."""
     rng = random.Random(0)

@@ -51,6 +51,8 @@ def register(commands) -> None:
                         help="most characters one /v1/generate request may ask for (default %(default)s)")
     limits.add_argument("--max-prime-chars", type=int, default=d.max_prime_chars,
                         help="longest prime /v1/generate reads (default %(default)s)")
+    limits.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes,
+                        help="largest request line + headers; larger ones get 431 (default %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
@@ -60,7 +62,8 @@ def limits_from(args) -> ServeLimits:
                        max_text_chars=args.max_text_chars, explain_max_words=args.explain_max_words,
                        timeout_seconds=args.timeout, max_queued_texts=args.max_queued_texts,
                        batch_texts=args.batch_texts, max_connections=args.max_connections,
-                       max_generate_chars=args.max_generate_chars, max_prime_chars=args.max_prime_chars)
+                       max_generate_chars=args.max_generate_chars, max_prime_chars=args.max_prime_chars,
+                       max_head_bytes=args.max_head_bytes)
 
 
 def cmd_serve(args) -> int:
@@ -131,9 +134,10 @@ def run_server(predictor, limits: ServeLimits, args, sock: socket.socket, on_rea
     from rnnkit.serve.protocol import uvicorn_protocol, with_head_timeout
 
     app = create_app(predictor, limits, engine=args.engine)
-    config = uvicorn.Config(app, http=with_head_timeout(uvicorn_protocol(), limits.timeout_seconds),
+    config = uvicorn.Config(app, http=with_head_timeout(uvicorn_protocol(), limits.timeout_seconds, limits.max_head_bytes),
                             log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             limit_concurrency=limits.max_connections, timeout_keep_alive=5,
+                            h11_max_incomplete_event_size=limits.max_head_bytes,  # (without httptools)
                             timeout_graceful_shutdown=5, server_header=False)
     if on_ready is None:
         uvicorn.Server(config).run(sockets=[sock])

@@ -38,6 +38,8 @@ class ServeLimits:
             The whole generation must also finish within timeout_seconds (else 503).
         max_prime_chars: longest prime /v1/generate reads; a longer one gets 422, or with "truncate": true
             only its last max_prime_chars characters are read.
+        max_head_bytes: largest request head (request line and headers); a larger one gets 431 and the
+            connection is closed.
     """
 
     max_body_bytes: int = 1_048_576
@@ -50,6 +52,7 @@ class ServeLimits:
     max_connections: int = 256
     max_generate_chars: int = 2_000
     max_prime_chars: int = 4_000
+    max_head_bytes: int = 65_536
 
     def __post_init__(self) -> None:
         self.validate()
