@@ -71,7 +71,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--val-fraction", type=float, default=0.1, help="share of training data held out for validation")
     group.add_argument("--seed", type=int, default=0, help="seed for weights, data order and dropout")
     group.add_argument("--threads", type=int, default=0,
-                       help="torch threads, or numpy's BLAS threads with --engine numpy (0 = every core)")
+                       help="torch threads, or numpy's BLAS threads with --engine numpy (0 = every core other "
+                            "processes leave free, re-checked as training runs)")
     group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (torch engine)")
     group.add_argument("--engine", choices=("torch", "numpy"), default="torch",
                        help="torch (fast) or numpy (from scratch, no torch needed); same bundle (default %(default)s)")

@@ -77,3 +77,8 @@ def set_threads(count: int) -> None:
         raise ValueError(f"count must be at least 1; got {count}")
     for lib in _numpy_blas():
         lib.set_num_threads(count)
+
+
+def get_threads() -> int:
+    """numpy's BLAS thread count (1 when threadpoolctl is not installed: nothing can be changed then)."""
+    return max((lib.get_num_threads() or 1 for lib in _numpy_blas()), default=1)

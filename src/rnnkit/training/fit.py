@@ -153,7 +153,8 @@ def fit(training: TaskTraining, config: TrainConfig, out_dir: str | Path, *, eng
         if progress:
             print(training.describe(engine, parts), file=sys.stderr, flush=True)
         trainer = Trainer(parts.model, config, out_dir, save, progress=progress, carry=training.carry,
-                          identity=_identity(training, settings))
+                          identity=_identity(training, settings),
+                          threads=_thread_governor(engine, config, deterministic, group.active))
         trainer.fit(training.batches, parts.step, parts.validate, rng, resume=resume)
         return trainer.best_metrics()
 
@@ -166,6 +167,21 @@ def _identity(training: TaskTraining, settings: dict) -> dict:
     if data is not None:
         identity["data"] = data
     return identity
+
+
+def _thread_governor(engine: str, config: TrainConfig, deterministic: bool, distributed: bool):
+    """A ThreadGovernor for the default `--threads 0`; None for a fixed count, --deterministic or torchrun."""
+    from rnnkit.training.threads import ThreadGovernor
+
+    if config.threads or deterministic or distributed or config.device != "cpu":
+        return None
+    if engine == "torch":
+        torch = import_torch()
+        return ThreadGovernor(torch.set_num_threads, torch.get_num_threads())
+    from rnnkit.numpy_engine import blas
+
+    most = blas.get_threads()
+    return ThreadGovernor(blas.set_threads, most) if most > 1 else None
 
 
 def _check_engine(engine: str, config: TrainConfig, deterministic: bool):

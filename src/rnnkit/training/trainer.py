@@ -43,6 +43,7 @@ from rnnkit.training import distributed
 from rnnkit.training.backends import NonFiniteLoss, engine_of, make_backend, make_torch_optimizer
 from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from rnnkit.training.history import History, plot_history
+from rnnkit.training.threads import ThreadGovernor
 
 
 class TrainingInterrupted(TrainingError):
@@ -144,6 +145,7 @@ class Trainer:
         carry: task state saved in checkpoints and restored on resume (optional).
         identity: what else the result depends on (task, model, settings, data fingerprint); a resume
             whose identity differs from the checkpoint's is refused, naming what changed.
+        threads: adapts the thread count to other processes' load after each step (`--threads 0`).
     """
 
     # options that may change between a run and its resumption
@@ -151,8 +153,9 @@ class Trainer:
 
     def __init__(self, model: Any, config: TrainConfig, out_dir: str | Path,
                  save: Callable[[Any, dict], None], progress: bool = True, carry: Carry | None = None,
-                 identity: dict | None = None) -> None:
+                 identity: dict | None = None, threads: ThreadGovernor | None = None) -> None:
         self.model, self.config, self.out_dir = model, config, Path(out_dir)
+        self.threads = threads
         self.save, self.progress, self.carry = save, progress, carry
         self.identity = identity or {}
         self.group = distributed.setup(engine_of(model), config.device)
@@ -242,6 +245,9 @@ class Trainer:
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             state.epoch_sums = sums
+            if self.threads is not None and (changed := self.threads.tick()) is not None:
+                self._say_under(bar, f"threads -> {changed}: other processes are using the cores "
+                                     "(--threads N fixes the count)")
             bar.update(1)
             if batch_index % 20 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['seen']:.4f}", refresh=False)
@@ -342,6 +348,8 @@ class Trainer:
     def _record(self, result: EpochResult) -> None:
         record = {"epoch": result.epoch, "seconds": round(result.seconds, 2),
                   "learning_rate": self.backend.learning_rate, "best": result.improved}
+        if self.threads is not None:
+            record["threads"] = self.threads.threads
         record.update({f"train_{k}": v for k, v in result.train.items()})
         record.update({f"val_{k}": v for k, v in result.val.items()})
         self.history.append(record)
@@ -353,6 +361,14 @@ class Trainer:
         shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items()
                            if k.startswith(("train_", "val_")) and isinstance(v, float) and math.isfinite(v))
         self._say(f"epoch {result.epoch}: {shown}  ({result.seconds:.0f}s){'  *best*' if result.improved else ''}")
+
+    def _say_under(self, bar, message: str) -> None:
+        """A line printed above the progress bar (or plainly when there is none)."""
+        if self.progress and self.group.is_main:
+            if bar.disable:
+                print(message, file=sys.stderr, flush=True)
+            else:
+                bar.write(message, file=sys.stderr)
 
     def _say(self, message: str) -> None:
         if self.progress and self.group.is_main:
