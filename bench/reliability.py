@@ -1,7 +1,7 @@
 """Reliability benchmark: faults injected and survived, bad inputs handled, fuzz examples run.
 
-    python bench/reliability.py                   # default: 10 trials x 3 kills per task, ~3.5 minutes on 2 cores
-    python bench/reliability.py --trials 2 --fuzz-examples 50    # a quick check of the script
+    python bench/reliability.py                   # everything: ~20 minutes on 2 cores (the suite run is ~8)
+    python bench/reliability.py --trials 2 --fuzz-examples 50 --suite-runs 0 --busy-reviews 200   # a quick check
     python bench/reliability.py --tasks charlm    # kill trials for one task only
 
 1. kill -9, for each task in --tasks (default both):
@@ -19,11 +19,21 @@
    model and optimizer state in the checkpoint, the carried hidden state
    ("carry.*", charlm) and model.safetensors. Temporary files (*.rnnkit-tmp)
    still in the run's directory after the last resume are counted too.
-2. Bad inputs: runs tests/test_bad_inputs.py and tests/test_bundle_safety.py
-   (the catalogue of ../shared/RELIABILITY.md across the CLI, the Python API and
-   the service) and counts each case: tried = run (not skipped), handled = passed.
+2. Bad inputs: runs the bad-input cases of the test suite (BAD_INPUT_TESTS: the
+   catalogue of ../shared/RELIABILITY.md across the CLI, the Python API and the
+   service; a user's files; run directories; every command against every task's
+   bundle; labelled-data errors) and counts each case: tried = run (not skipped),
+   handled = passed. Hostile bundles (HOSTILE_BUNDLE_TESTS) are counted apart.
 3. Fuzzing: runs tests/test_properties.py with RNNKIT_FUZZ_EXAMPLES examples per
    property and adds up hypothesis's count of passing (and failing) examples.
+4. Hostile clients (bench/hostile_clients.py): a real `rnnkit serve` of every
+   task's bundle gets a catalogue of malformed, oversized and abusive requests;
+   `server_500s` counts the answers of 500 (and 5xx other than 503/504).
+5. Busy machine: one epoch of the default `rnnkit train imdb` on --busy-reviews
+   real reviews, idle and with every core kept busy by another process, with the
+   default threads and with a fixed --threads N (the old default);
+   `busy_machine_epoch_ratio` = loaded / idle epoch time with the defaults.
+6. The whole test suite --suite-runs times with every core kept busy.
 
 Writes bench/results/reliability.json: `kills_injected` and
 `kills_resumed_identical` are totals over the tasks, "kill_trials" holds each
@@ -55,7 +65,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
 COMMON_ARGS = ["--epochs", "2", "--hidden", "8", "--embedding-dim", "8", "--lr", "0.005", "--patience", "0",
                "--checkpoint-every", "1", "--quiet", "--threads", "1", "--deterministic"]
-BAD_INPUT_TESTS = ["tests/test_bad_inputs.py", "tests/test_bundle_safety.py"]
+# bad inputs: (test file, pytest -k expression or None for every case in it)
+BAD_INPUT_TESTS = [("tests/test_bad_inputs.py", None), ("tests/test_user_files.py", None),
+                   ("tests/test_rundir.py", None), ("tests/test_task_commands.py", None),
+                   ("tests/test_labelled_data.py", "ragged or bad or missing or header_only or one_class or non_utf8 "
+                                                   "or not_text or refused or errors or fifo or size_limit "
+                                                   "or label_warnings or imbalance")]
+HOSTILE_BUNDLE_TESTS = [("tests/test_bundle_safety.py", None), ("tests/test_hostile_bundles.py", None)]
+SHARED_IMDB = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 PROPERTY_TESTS = ["tests/test_properties.py"]
 TEXT_WORDS = ("the quick brown fox jumps over a lazy dog while rain falls on quiet hills and slow rivers "
               "carry old leaves past seven stone bridges").split()
@@ -240,27 +257,123 @@ def wait_for_step(proc: subprocess.Popen, out: Path, step: int) -> None:
         time.sleep(0.002)
 
 
-def run_bad_inputs(work: Path, env: dict) -> dict:
-    report = work / "bad-inputs.xml"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *BAD_INPUT_TESTS,
-                           f"--junitxml={report}"], cwd=ROOT, env=env, capture_output=True)
-    cases = ET.parse(report).getroot().iter("testcase")
+def run_cases(tests: list[tuple[str, str | None]], work: Path, env: dict, what: str) -> dict:
+    """Run the test cases of `tests` (file, -k expression); count them: tried (not skipped), handled (passed)."""
     tried = handled = skipped = 0
-    unhandled = []
-    for case in cases:
-        outcome = {child.tag for child in case}
-        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
-        if "skipped" in outcome and not any(c.get("type") == "pytest.xfail" for c in case.iter("skipped")):
-            skipped += 1
-            continue
-        tried += 1
-        if outcome & {"failure", "error", "skipped"}:  # skipped here = xfail: a known, reported hole
-            unhandled.append(name)
-        else:
-            handled += 1
-    print(f"bad inputs: {handled} of {tried} handled ({skipped} skipped)")
-    return {"bad_inputs_tried": tried, "bad_inputs_handled": handled, "bad_inputs_skipped": skipped,
-            "bad_inputs_unhandled": unhandled, "bad_input_suite_exit": proc.returncode}
+    unhandled, exits = [], []
+    for number, (path, expression) in enumerate(tests):
+        report = work / f"{what.replace(' ', '-')}-{number}.xml"
+        select = ["-k", expression] if expression else []
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path, *select,
+                               f"--junitxml={report}"], cwd=ROOT, env=env, capture_output=True)
+        exits.append(proc.returncode)
+        for case in ET.parse(report).getroot().iter("testcase"):
+            outcome = {child.tag for child in case}
+            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+            if "skipped" in outcome and not any(c.get("type") == "pytest.xfail" for c in case.iter("skipped")):
+                skipped += 1
+                continue
+            tried += 1
+            if outcome & {"failure", "error", "skipped"}:  # skipped here = xfail: a known, reported hole
+                unhandled.append(name)
+            else:
+                handled += 1
+    print(f"{what}: {handled} of {tried} handled ({skipped} skipped)")
+    return {"tried": tried, "handled": handled, "skipped": skipped, "unhandled": unhandled,
+            "files": [path for path, _ in tests], "exit_codes": exits}
+
+
+def busy_loops(count: int) -> list[subprocess.Popen]:
+    """`count` processes that each keep a core busy (what another user's job does to the machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        proc.kill()
+    for proc in processes:
+        proc.wait()
+
+
+def run_suite_under_load(runs: int, env: dict) -> dict:
+    """The README's test command, `runs` times, with every core kept busy by another process."""
+    results = []
+    for run in range(runs):
+        load = busy_loops(os.cpu_count() or 2)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+                                  env=env, capture_output=True, text=True)
+        finally:
+            stop_all(load)
+        summary = (proc.stdout.strip().splitlines() or [""])[-1]
+        failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", summary))
+        results.append({"exit": proc.returncode, "failed": failed, "summary": summary,
+                        "minutes": round((time.perf_counter() - started) / 60, 1),
+                        "failures": re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)})
+        print(f"suite under load, run {run + 1} of {runs}: {summary}")
+    return {"suite_runs_under_load": runs, "suite_failures_under_load": sum(r["exit"] != 0 for r in results),
+            "runs": results}
+
+
+def small_imdb(folder: Path, reviews: int, seed: int) -> tuple[Path, str]:
+    """An aclImdb-layout tarball of `reviews` training reviews (and a few test ones): real IMDB ones when the
+    shared data set is here, else generated ones; and what it holds, for the record."""
+    from rnnkit.data.synthetic import write_imdb_layout
+
+    target = folder / "imdb-small.tar.gz"
+    if not SHARED_IMDB.exists():
+        write_imdb_layout(target, per_split=reviews, seed=seed)
+        return target, f"{reviews} generated reviews per split ({SHARED_IMDB} not found)"
+    import tarfile
+
+    rng = random.Random(seed)
+    with tarfile.open(SHARED_IMDB, "r:gz") as source, tarfile.open(target, "w:gz") as out:
+        members = [m for m in source.getmembers() if m.isfile() and m.name.count("/") == 3
+                   and m.name.split("/")[1] in ("train", "test") and m.name.split("/")[2] in ("pos", "neg")]
+        by_split = {split: [m for m in members if m.name.split("/")[1] == split] for split in ("train", "test")}
+        chosen = rng.sample(by_split["train"], reviews) + rng.sample(by_split["test"], 200)
+        for member in chosen:
+            out.addfile(member, source.extractfile(member))
+    return target, f"{reviews} IMDB training reviews drawn at random (seed {seed}) from {SHARED_IMDB.name}"
+
+
+def run_busy_machine(reviews: int, work: Path, env: dict, seed: int) -> dict:
+    """Epoch time of the default `rnnkit train imdb` on an idle machine and with every core kept busy."""
+    work.mkdir(parents=True, exist_ok=True)
+    data, described = small_imdb(work, reviews, seed)
+    cores = os.cpu_count() or 2
+    runs = {}
+    for name, threads, loaded in (("idle_default", [], False), ("loaded_default", [], True),
+                                  ("idle_all_cores", ["--threads", str(cores)], False),
+                                  ("loaded_all_cores", ["--threads", str(cores)], True)):
+        out = work / name
+        load = busy_loops(cores) if loaded else []
+        try:
+            subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", "imdb", "--data", str(data), "--out",
+                            str(out), "--epochs", "1", "--quiet", *threads], env=env, check=True)
+        finally:
+            stop_all(load)
+        epoch = json.loads((out / "history.json").read_text())["epochs"][0]
+        runs[name] = {"epoch_seconds": epoch["seconds"], "threads_at_epoch_end": epoch.get("threads")}
+        print(f"busy machine: {name}: epoch {epoch['seconds']:.1f} s")
+    ratio = runs["loaded_default"]["epoch_seconds"] / runs["idle_default"]["epoch_seconds"]
+    return {"busy_machine_epoch_ratio": round(ratio, 2),
+            "busy_machine_epoch_ratio_all_cores": round(runs["loaded_all_cores"]["epoch_seconds"]
+                                                        / runs["idle_all_cores"]["epoch_seconds"], 2),
+            "idle_default_vs_all_cores": round(runs["idle_default"]["epoch_seconds"]
+                                               / runs["idle_all_cores"]["epoch_seconds"], 2),
+            "data": described, "load": f"{cores} processes running `while True: pass`", "runs": runs,
+            "command": "rnnkit train imdb --data SMALL --epochs 1 (default settings; all_cores: --threads N)"}
+
+
+def run_server_catalogue(work: Path, env: dict) -> dict:
+    """Hostile clients against a real `rnnkit serve` of every task's bundle (bench/hostile_clients.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from hostile_clients import run_hostile_clients
+
+    work.mkdir(parents=True, exist_ok=True)
+    return run_hostile_clients(work, env)
 
 
 def run_fuzz(examples: int, env: dict) -> dict:
@@ -285,6 +398,11 @@ def main() -> int:
                         help="characters of generated text (charlm; default %(default)s)")
     parser.add_argument("--fuzz-examples", type=int, default=500, help="hypothesis examples per property")
     parser.add_argument("--seed", type=int, default=0, help="seed for the kill moments and the data")
+    parser.add_argument("--suite-runs", type=int, default=1,
+                        help="runs of the whole test suite with every core busy (default %(default)s; ~8 min each)")
+    parser.add_argument("--busy-reviews", type=int, default=3000,
+                        help="training reviews of the busy-machine epoch timing (0 = skip; default %(default)s)")
+    parser.add_argument("--skip-server", action="store_true", help="leave out the hostile-client pass")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
@@ -297,20 +415,32 @@ def main() -> int:
     env = {**os.environ, "RNNKIT_CACHE": str(work / "cache")}
     try:
         kills = {name: run_kill_trials(TASKS[name], args, work / name, env) for name in tasks}
-        bad = run_bad_inputs(work, env)
+        bad = run_cases(BAD_INPUT_TESTS, work, env, "bad inputs")
+        bundles = run_cases(HOSTILE_BUNDLE_TESTS, work, env, "hostile bundles")
         fuzz = run_fuzz(args.fuzz_examples, env)
+        server = {} if args.skip_server else run_server_catalogue(work / "server", env)
+        busy = run_busy_machine(args.busy_reviews, work / "busy", env, args.seed) if args.busy_reviews else {}
+        suite = run_suite_under_load(args.suite_runs, env) if args.suite_runs else {}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "kills_injected": sum(k["kills_injected"] for k in kills.values()),
         "kills_resumed_identical": sum(k["kills_resumed_identical"] for k in kills.values()),
-        "bad_inputs_tried": bad["bad_inputs_tried"],
-        "bad_inputs_handled": bad["bad_inputs_handled"],
+        "bad_inputs_tried": bad["tried"],
+        "bad_inputs_handled": bad["handled"],
+        "hostile_bundles_tried": bundles["tried"],
+        "hostile_bundles_refused": bundles["handled"],
+        "server_500s": server.get("server_500s"),
+        "server_requests": server.get("server_requests"),
+        "suite_runs_under_load": suite.get("suite_runs_under_load", 0),
+        "suite_failures_under_load": suite.get("suite_failures_under_load"),
+        "busy_machine_epoch_ratio": busy.get("busy_machine_epoch_ratio"),
         "fuzz_examples": fuzz["fuzz_examples"],
         "command": " ".join(["python bench/reliability.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
-        "kill_trials": kills, "bad_inputs": bad, "fuzz": fuzz,
+        "kill_trials": kills, "bad_inputs": bad, "hostile_bundles": bundles, "fuzz": fuzz,
+        "hostile_clients": server, "busy_machine": busy, "suite_under_load": suite,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch": _version("torch"), "numpy": np.__version__, "hypothesis": _version("hypothesis")},
         "commit": _git_commit(),
@@ -319,7 +449,9 @@ def main() -> int:
 
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("kills_injected", "kills_resumed_identical", "bad_inputs_tried",
-                                            "bad_inputs_handled", "fuzz_examples", "seconds")}))
+                                            "bad_inputs_handled", "hostile_bundles_tried", "hostile_bundles_refused",
+                                            "server_500s", "suite_runs_under_load", "suite_failures_under_load",
+                                            "busy_machine_epoch_ratio", "fuzz_examples", "seconds")}))
     for name, task_kills in kills.items():
         print(f"  {name}: {task_kills['kills_resumed_identical']} of {task_kills['kills_injected']} kills resumed "
               f"identical ({task_kills['trials_identical']} of {task_kills['trials']} trials)")
