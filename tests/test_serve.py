@@ -325,7 +325,7 @@ def test_openapi_documents_the_endpoints_and_takes_no_model_location(client):
 
 def test_page_is_served_with_no_outside_resources(client):
     response = client.get("/")
-    assert response.status_code == 200 and 'id="review"' in response.text
+    assert response.status_code == 200 and 'id="review"' in response.text and 'id="classify-view"' in response.text
     assert "default-src 'self'" in response.headers["content-security-policy"]
     for name in ("/", "/static/app.js", "/static/style.css"):
         text = client.get(name).text

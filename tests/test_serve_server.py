@@ -477,3 +477,126 @@ def test_browser_generates_text_with_a_character_lm(lm_server, page, tmp_path):
         stem, dot, suffix = target.rpartition(".")
         shutil.copy(shot, f"{stem}_charlm.{suffix}" if dot else f"{target}_charlm")
     assert requested and all(url.startswith(lm_server.url) for url in requested), requested  # nothing from outside
+
+
+TOPICS = {"billing": "invoice charge refund payment card price", "login": "password login account locked reset email",
+          "crash": "crash freeze error bug slow screen"}
+FILLER = "the app my please when i it and is was this after today again help".split()
+TICKET = "My password reset email never came and my account is locked, please help!"
+
+
+@pytest.fixture(scope="module")
+def classify_server(tmp_path_factory):
+    """A server for a tiny 3-class classify bundle (generated support tickets; trained in about a second)."""
+    import csv
+
+    import rnnkit
+
+    root = tmp_path_factory.mktemp("classify")
+    rng = random.Random(0)
+    with open(root / "tickets.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(("text", "label"))
+        for _ in range(300):
+            label = rng.choice(sorted(TOPICS))
+            words = [rng.choice(TOPICS[label].split()) for _ in range(3)] + rng.sample(FILLER, 6)
+            rng.shuffle(words)
+            writer.writerow((" ".join(words), label))
+    rnnkit.train("classify", data=root / "tickets.csv", out=root / "run", epochs=3, hidden=16, embedding_dim=16,
+                 batch_size=32, lr=0.01, quiet=True, engine="numpy")
+    srv = start_server(str(root / "run"), "--engine", ENGINE)
+    yield srv
+    stop(srv)
+
+
+def _open_classify_page(page, url: str) -> None:
+    page.goto(f"{url}/")
+    page.wait_for_function("() => document.getElementById('model').textContent.includes('engine')")
+    assert page.text_content("#task") == "text classification"
+    assert page.is_visible("#text") and page.is_hidden("#review") and page.is_hidden("#prime")
+
+
+def test_browser_classifies_a_text_and_explains_it(classify_server, page, tmp_path):
+    server = classify_server
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    _open_classify_page(page, server.url)
+    info = httpx.get(f"{server.url}/v1/model", timeout=HANG).json()
+    assert info["labels"] == ["billing", "crash", "login"] and "cannot drive" not in page.text_content("#model")
+    assert page.text_content("#model-labels") == "3 classes: billing, crash, login"
+    assert f"val_accuracy {info['metrics']['val_accuracy']:.4g}" in page.text_content("#model-metrics")
+
+    page.fill("#text", TICKET)
+    page.press("#text", "Control+Enter")  # the keyboard submits, as the button does
+    page.wait_for_selector("#classification:not([hidden])")
+    api = httpx.post(f"{server.url}/v1/predict", json={"text": TICKET}, timeout=HANG).json()["prediction"]
+    ranked = sorted(api["probabilities"].items(), key=lambda item: -item[1])
+    assert page.text_content("#class-label") == api["label"]
+    assert float(page.text_content("#class-score").rstrip("%")) == pytest.approx(100 * api["score"], abs=0.051)
+    assert page.locator("#classes li .name").all_text_contents() == [label for label, _ in ranked]  # top first
+    widths = page.eval_on_selector_all("#classes .fill", "bars => bars.map(b => parseFloat(b.style.width))")
+    assert widths == pytest.approx([100 * p for _, p in ranked], abs=0.051)  # one bar per class
+    assert page.locator("#classes li.chosen .name").all_text_contents() == [api["label"]]
+    assert page.is_hidden("#explanation") and page.is_hidden("#classes-more")
+
+    page.click("#explain")
+    page.wait_for_selector("#explanation:not([hidden])")
+    explained = httpx.post(f"{server.url}/v1/explain", json={"text": TICKET, "top_k": 8}, timeout=HANG).json()
+    assert page.text_content("#explained") == f"“{explained['explained']}”"
+    words = [w.split(" ×")[0] for w in page.locator("#class-words li .word").all_text_contents()]
+    assert words == [w["word"] for w in explained["words"]] and len(words) == 8
+    assert page.text_content("#highlighted") == TICKET  # the text as typed, its explained words marked
+    marks = page.eval_on_selector_all("#highlighted mark",
+                                      "marks => marks.map(m => [m.textContent.toLowerCase(), m.className])")
+    effects = {w["word"]: w["effect"] for w in explained["words"]}
+    assert {word for word, _ in marks} == set(effects)
+    assert all(side == ("positive" if effects[word] >= 0 else "negative") for word, side in marks)
+
+    shot = tmp_path / "serve_page_classify.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("RNNKIT_SCREENSHOT"):  # next to the sentiment one: NAME_classify.png
+        target = os.environ["RNNKIT_SCREENSHOT"]
+        stem, dot, suffix = target.rpartition(".")
+        shutil.copy(shot, f"{stem}_classify.{suffix}" if dot else f"{target}_classify")
+
+    page.fill("#text", "zzz qqq")  # no word the model knows: the server's 422 message, and no stale result
+    page.click("#classify")
+    page.wait_for_selector("#error:not([hidden])")
+    refused = httpx.post(f"{server.url}/v1/predict", json={"text": "zzz qqq"}, timeout=HANG)
+    assert refused.status_code == 422
+    assert page.text_content("#error") == refused.json()["error"]["message"] and page.is_hidden("#classification")
+    assert requested and all(url.startswith(server.url) for url in requested), requested  # nothing from outside
+
+
+def test_browser_shows_many_tags_capped_and_every_kind_of_error(classify_server, page):
+    """Answers the tiny bundle cannot give, put in the server's place: 15 tags of a multi-label model, then errors."""
+    _open_classify_page(page, classify_server.url)
+    tags = {f"tag{n:02d}": round(0.97 - 0.06 * n, 2) for n in range(15)}  # tag00 0.97 ... tag14 0.13
+    replies = [
+        {"status": 200, "json": {"prediction": {"label": "tag00", "score": 0.97, "probabilities": tags,
+                                                "labels": ["tag00", "tag01", "tag02", "tag03", "tag04", "tag05",
+                                                           "tag06", "tag07"],
+                                                "tokens": 3, "unknown": 1, "truncated": False}}},
+        {"status": 503, "json": {"error": {"status": 503, "message": "the model is busy; try again"}}},
+        {"status": 413, "json": {"error": {"status": 413, "message": "the body is over the limit of 100 bytes"}}},
+        {"status": 502, "body": "<html>bad gateway</html>", "content_type": "text/html"},  # not JSON: still a message
+    ]
+    page.route("**/v1/predict", lambda route: route.fulfill(**replies.pop(0)))
+
+    page.fill("#text", "refund my card")
+    page.click("#classify")
+    page.wait_for_selector("#classification:not([hidden])")
+    assert page.text_content("#class-label") == "tag00, tag01, tag02, tag03, tag04, tag05, tag06, tag07"
+    names = page.locator("#classes li .name").all_text_contents()
+    assert names == [f"tag{n:02d}" for n in range(10)]  # top 10, highest first
+    assert len(page.locator("#classes li.chosen").all()) == 8
+    assert page.text_content("#classes-more") == "and 5 more tags, each at 37.0% or less"
+    assert "1 not in the vocabulary" in page.text_content("#class-notes")
+
+    for expected in ("the model is busy; try again", "the body is over the limit of 100 bytes", "error 502"):
+        page.click("#classify")
+        page.wait_for_function("text => document.getElementById('error').textContent === text"
+                               " && !document.getElementById('error').hidden"
+                               " && !document.getElementById('classify').disabled", arg=expected)
+        assert page.is_hidden("#classification") and page.is_enabled("#explain")

@@ -1,9 +1,10 @@
 """The HTTP API and the page for one loaded bundle (FastAPI).
 
     GET  /                 the page, for the bundle's task: a review -> label, probability and the words that
-                           mattered; a prime -> generated text; a source text -> its translation
+                           mattered; a prime -> generated text; a source text -> its translation; a text -> its
+                           label (or tags), every class's probability and, on request, the words that mattered
     GET  /healthz          liveness: {"status": "ok"}
-    GET  /v1/model         task, engine, model config, text settings, training metrics, limits
+    GET  /v1/model         task, engine, model config, text settings, training metrics, limits, labels
     POST /v1/predict       sentiment and classify bundles: {"text": "..."} -> {"prediction": {...}};
                            {"texts": [...]} -> {"predictions": [...]} (classify: a text that cannot be read gets
                            {"error": ...} in its place)
@@ -238,7 +239,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     bundle = predictor.bundle
     info = {"task": task, "bundle": bundle.path.name, "engine": engine, "rnnkit_version": __version__,
             "config": bundle.config.to_dict(), "settings": bundle.settings, "metrics": bundle.metrics,
-            "labels": list(service.labels) if service else None,
+            "labels": list(service.labels) if service else _labels_of(predictor),
             "endpoints": endpoints_of(predictor), "limits": asdict(limits)}
     if generator:
         info["generation"] = generator.describe()
@@ -319,6 +320,12 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         not_here("/v1/translate", "translate one or many texts", "seq2seq")
 
     return app
+
+
+def _labels_of(predictor) -> list[str] | None:
+    """A classifier's class names (in id order), for /v1/model; None for a task without labels."""
+    labels = getattr(predictor, "labels", None)
+    return list(labels) if labels is not None else None
 
 
 def finite_json(value: Any) -> Any:
