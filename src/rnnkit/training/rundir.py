@@ -28,6 +28,7 @@ from rnnkit.fileio import atomic_write_text
 RUN_FILE = "rnnkit-run.json"
 LOCK_FILE = ".rnnkit.lock"
 CHECKPOINT_DIR = "checkpoint"
+TENSORBOARD_DIR = "tensorboard"  # event files (rnnkit.training.tensorboard)
 
 
 def is_rnnkit_run(directory: Path) -> bool:
@@ -68,8 +69,10 @@ def claimed(directory: str | Path, task: str, resume: bool, overwrite: bool) -> 
                     if (directory / CHECKPOINT_DIR / "state.safetensors").is_file() else "a run")
             raise InputError(f"--out {directory} already holds {what}; add --resume to continue it, --overwrite "
                              "to replace it, or give another --out")
-        if overwrite and (directory / CHECKPOINT_DIR).is_dir():
-            shutil.rmtree(directory / CHECKPOINT_DIR)  # the new run starts fresh; the old bundle goes at its first save
+        if overwrite:  # the new run starts fresh; the old bundle goes at its first save
+            for folder in (CHECKPOINT_DIR, TENSORBOARD_DIR):
+                if (directory / folder).is_dir():
+                    shutil.rmtree(directory / folder)
         if not (directory / RUN_FILE).is_file():
             atomic_write_text(directory / RUN_FILE, json.dumps({"task": task}) + "\n")
         yield directory

@@ -43,6 +43,7 @@ from rnnkit.training import distributed
 from rnnkit.training.backends import NonFiniteLoss, engine_of, make_backend, make_torch_optimizer
 from rnnkit.training.checkpoint import Progress, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from rnnkit.training.history import History, plot_history
+from rnnkit.training.tensorboard import TensorBoardLog
 from rnnkit.training.threads import ThreadGovernor
 
 
@@ -163,11 +164,20 @@ class Trainer:
         self.history = History()
         self.state = Progress()
         self.best_state: dict[str, np.ndarray] | None = None
+        self.board: TensorBoardLog | None = None  # opened by fit
 
     def fit(self, batches: Callable[[int, np.random.Generator], Iterable], step: Callable,
             validate: Callable[[Any], dict], rng: np.random.Generator, resume: bool = False) -> History:
         if resume:
             self._resume()
+        self.board = TensorBoardLog.open(self.out_dir) if self.group.is_main else None
+        try:
+            return self._fit(batches, step, validate, rng)
+        finally:
+            if self.board is not None:
+                self.board.close()
+
+    def _fit(self, batches: Callable, step: Callable, validate: Callable, rng: np.random.Generator) -> History:
         state, group = self.state, self.group
         with StopRequested() as stop:
             while state.epoch <= self.config.epochs:
@@ -245,6 +255,8 @@ class Trainer:
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             state.epoch_sums = sums
+            if self.board is not None:
+                self.board.step(state.global_step, sums["loss"] / max(sums["seen"], 1))
             if self.threads is not None and (changed := self.threads.tick()) is not None:
                 self._say_under(bar, f"threads -> {changed}: other processes are using the cores "
                                      "(--threads N fixes the count)")
@@ -357,6 +369,8 @@ class Trainer:
 
     def _write_history(self, record: dict, result: EpochResult) -> None:
         self.history.save(self.out_dir)
+        if self.board is not None:
+            self.board.epoch(record, self.state.global_step)
         plot_history(self.history, self.out_dir)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in record.items()
                            if k.startswith(("train_", "val_")) and isinstance(v, float) and math.isfinite(v))
