@@ -19,7 +19,9 @@ The torch engine (`rnnkit.torch_engine.models`) computes the same functions;
 tests hold the two equal. A model holds its parameters by reference in
 `params` (name -> array, names of `rnnkit.params`), so an optimizer updating
 them in place changes the model; `backward` returns the gradients under the
-same names.
+same names. A sequence model's `frozen` names the parameters training leaves
+as they are (torch's requires_grad=False): the training backend gives them to
+no optimizer (no update, no weight decay, no share in gradient clipping).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class _SequenceModel:
     def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
         c = config
         self.config, self.params = config, params
+        self.frozen: set[str] = set()  # parameter names training must not change (e.g. pretrained embeddings)
         self.embedding = Embedding(params["embedding.weight"], c.padding_idx)
         self.dropout_in = Dropout(c.dropout)
         self.rnn = StackedRecurrent(c.cell, params, "rnn.", c.num_layers, c.bidirectional, c.dropout)

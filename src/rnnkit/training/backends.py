@@ -9,6 +9,11 @@ its optimizer and learning-rate schedule:
                    hand-written backward and returns (loss, count, metrics, grads);
                    the backend clips and applies the optimizer (rnnkit.numpy_engine.optim).
 
+Frozen parameters (e.g. pretrained embeddings kept fixed) are left out of the
+optimizer on both engines, so no update and no weight decay touches them, and
+their gradients are not clipped with the others': torch, those with
+requires_grad False; numpy, the names in the model's `frozen` set.
+
 Both follow `TrainConfig`: adam (decoupled weight decay, as AdamW), rmsprop
 (Keras' rho 0.9, eps 1e-7), sgd (momentum); clipping by global norm; the
 learning rate multiplied by `lr_decay` after each epoch. Resumable state is
@@ -197,7 +202,9 @@ class NumpyBackend:
         from rnnkit.numpy_engine import optim
 
         self.optim, self.model, self.config, self.rng = optim, model, config, rng
-        self.optimizer = make_numpy_optimizer(model.params, config)
+        self.frozen = frozenset(getattr(model, "frozen", ()))  # as requires_grad=False: never updated
+        self.optimizer = make_numpy_optimizer({k: v for k, v in model.params.items() if k not in self.frozen},
+                                              config)
         if config.threads:  # --threads N: numpy's BLAS (the input projections and weight gradients use it)
             from rnnkit.numpy_engine import blas
 
@@ -209,6 +216,8 @@ class NumpyBackend:
         value = float(loss)
         if not math.isfinite(agree(value) if agree is not None else value):
             raise NonFiniteLoss(value)
+        if self.frozen:
+            grads = {k: g for k, g in grads.items() if k not in self.frozen}
         if self.config.clip_norm:
             self.optim.clip_grad_norm(grads, self.config.clip_norm)
         self.optimizer.step(grads)
