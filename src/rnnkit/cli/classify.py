@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -10,6 +11,8 @@ import time
 from rnnkit.cli.common import (add_model_arguments, add_train_arguments, check_new_output_file, check_output_dir,
                                model_config_from, print_trained, run_options, train_config_from)
 from rnnkit.errors import InputError
+
+EMBEDDING_DIM = 128  # without --embedding-dim and --embeddings
 
 
 def register(commands, train_tasks) -> None:
@@ -40,7 +43,17 @@ def register(commands, train_tasks) -> None:
                       help="drop tokens from the start (pre: keep the ending) or the end (default %(default)s)")
     text.add_argument("--padding", choices=("pre", "post"), default="post",
                       help="post: length-bucketed, masked batches (fast); pre: Keras-style fixed maxlen")
+    text.add_argument("--embeddings", metavar="FILE",
+                      help="pretrained word vectors to start the embedding from: word2vec/GloVe/fastText text format "
+                           "(.txt/.vec, or gzipped .gz); the embedding size follows the file, and the share of the "
+                           "vocabulary found is printed and recorded in the bundle")
+    text.add_argument("--freeze-embeddings", action="store_true",
+                      help="with --embeddings: keep the embedding fixed while the rest learns (default: fine-tune it)")
     add_model_arguments(cmd)
+    for action in cmd._actions:  # no fixed default: --embeddings sets the size
+        if action.dest == "embedding_dim":
+            action.default = None
+            action.help = f"embedding size (default {EMBEDDING_DIM}, or the size of the --embeddings vectors)"
     add_train_arguments(cmd, epochs=10, patience=3)
     cmd.set_defaults(func=cmd_train_classify)
 
@@ -86,6 +99,7 @@ def cmd_train_classify(args) -> int:
 
     out = check_output_dir(args.out)
     train_config = train_config_from(args)  # every option is checked before any data is read
+    embeddings, embedding_dim = pretrained_embeddings(args)
     data = read_data(args)
     labels = sorted({tag for split in data.values() if split is not None for label in split.labels
                      for tag in (label if isinstance(label, tuple) else (label,))})
@@ -95,17 +109,33 @@ def cmd_train_classify(args) -> int:
                                 label_separator=args.multi_label, class_weights=args.class_weights)
     if not args.quiet:
         describe_data(data)
-    model_config = model_config_from(args, vocab_size=1)
+    model_config = model_config_from(argparse.Namespace(**{**vars(args), "embedding_dim": embedding_dim}), vocab_size=1)
     started = time.perf_counter()
     command = "rnnkit " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("rnnkit") else None
     result = train(data["train"], model_config, train_config, settings, out, valid=data["valid"], test=data["test"],
-                   command=command, **run_options(args))
+                   command=command, embeddings=embeddings, **run_options(args))
     best, report = result["best"], result["report"]
     print_trained(f"best validation accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}, loss "
                   f"{best['loss']:.4f}; {report['split']} macro-F1 {report['macro_f1']:.4f}",
                   (time.perf_counter() - started) / 60, out,
                   f"rnnkit evaluate {out} --data FILE", f'rnnkit predict {out} "a text" --top 3')
     return 0
+
+
+def pretrained_embeddings(args):
+    """(PretrainedEmbeddings or None, the embedding size): --embeddings FILE is looked at now (it is a vector
+    file, and of the size --embedding-dim asks for), before any data is read."""
+    from rnnkit.tasks.classify import PretrainedEmbeddings
+
+    if not args.embeddings:
+        if args.freeze_embeddings:
+            raise InputError("--freeze-embeddings keeps pretrained vectors fixed; give them with --embeddings FILE, "
+                             "or leave it out")
+        return None, args.embedding_dim or EMBEDDING_DIM
+    from rnnkit.data.embeddings import check_dimension
+
+    dim = check_dimension(args.embeddings, args.embedding_dim)
+    return PretrainedEmbeddings(args.embeddings, args.freeze_embeddings, args.embedding_dim), dim
 
 
 def cmd_evaluate(model, args) -> int:

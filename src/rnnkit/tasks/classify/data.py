@@ -7,6 +7,7 @@ multilabel (N, K) 0/1 per tag.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -18,9 +19,10 @@ from rnnkit.errors import DataError
 from rnnkit.tasks.classify.settings import ClassifySettings
 
 
-def build_vocab(texts: Sequence[str], vocab_size: int | None) -> Vocab:
-    """The vocabulary of the training texts: the `vocab_size` most frequent words (incl. <pad>, <unk>)."""
-    return Vocab.build(count_tokens(tokenize(t) for t in texts), max_size=vocab_size)
+def word_counts(texts: Sequence[str]) -> Counter:
+    """How often each token occurs in `texts`: the vocabulary keeps the most frequent (`Vocab.build`), and
+    pretrained vectors' token coverage is counted in them."""
+    return count_tokens(tokenize(t) for t in texts)
 
 
 def encode(texts: Sequence[str], vocab: Vocab) -> list[np.ndarray]:

@@ -71,6 +71,7 @@ def model_card(model, evaluation: dict, training, train_config: TrainConfig, eng
         f"- {config.describe()} -> {'softmax' if s.kind == 'multiclass' else 'sigmoid'}",
         f"- vocabulary: {len(model.vocab):,} words of the training split; texts cut to {s.maxlen} tokens "
         f"({'keeping the end' if s.truncating == 'pre' else 'keeping the start'}); class weights: {s.class_weights}",
+        *_vectors_lines(model.bundle.settings.get("embeddings")),
         f"- trained with the {engine} engine, {train_config.optimizer} at lr {train_config.learning_rate:g}, "
         f"best epoch {best['epoch']} of {len(history)} (validation loss {best['val_loss']:.4f})",
         "",
@@ -97,6 +98,18 @@ def model_card(model, evaluation: dict, training, train_config: TrainConfig, eng
         "",
     ]
     return "\n".join(lines)
+
+
+def _vectors_lines(embeddings: dict | None) -> list[str]:
+    """The card's line on the pretrained word vectors the embedding started from (none without them)."""
+    if not embeddings:
+        return []
+    tokens = embeddings.get("token_coverage")
+    return [f"- word vectors: `{embeddings['file']}` ({embeddings['dim']}-d) for {embeddings['words_found']:,} "
+            f"vocabulary words ({embeddings['coverage']:.1%})"
+            + ("" if tokens is None else f", {tokens:.1%} of the training tokens")
+            + ("; frozen in training (the other words keep random vectors)" if embeddings["frozen"] else
+               "; fine-tuned in training (the other words' vectors learned from a random start)")]
 
 
 def _finite(value):

@@ -1,7 +1,9 @@
-"""Text classification settings: the labels, and how text becomes a batch; saved in the bundle."""
+"""Text classification settings: the labels, and how text becomes a batch (saved in the bundle); and the
+pretrained word vectors a training starts from."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from rnnkit.errors import ConfigError
@@ -80,6 +82,28 @@ class ClassifySettings:
     @classmethod
     def from_bundle(cls, settings: dict) -> "ClassifySettings":
         return cls(**{k: v for k, v in settings.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class PretrainedEmbeddings:
+    """`--embeddings FILE`: word vectors (word2vec/GloVe/fastText text format, plain or .gz) that the
+    embedding layer starts from (`rnnkit.data.embeddings`).
+
+    Attributes:
+        path: the vector file.
+        freeze: keep the embedding fixed while the rest of the model learns (else fine-tune it).
+        dim: the embedding size asked for (--embedding-dim): it must be the file's; None follows the file.
+    """
+
+    path: str | os.PathLike
+    freeze: bool = False
+    dim: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.freeze, bool):
+            raise ConfigError(f"freeze must be true or false; got {self.freeze!r}")
+        if self.dim is not None and (not _is_int(self.dim) or self.dim < 1):
+            raise ConfigError(f"the embedding size must be a positive integer; got {self.dim!r}")
 
 
 def _is_int(value) -> bool:

@@ -7,6 +7,16 @@ or one sigmoid per tag (multi-label). A validation split (stratified, from the
 training data unless the user gave one) picks the best epoch and drives early
 stopping; a test split, when given, is only read after training.
 
+Pretrained word vectors (`PretrainedEmbeddings`, --embeddings FILE): after the
+vocabulary is built, the file's vectors of its words (`rnnkit.data.embeddings`)
+replace those rows of the freshly initialised embedding on either engine (the
+others, and the zero <pad> row, stay as initialised); the embedding size is
+the file's. Frozen, the embedding is left out of the optimizer (torch:
+requires_grad False; numpy: the model's `frozen` names), so neither updates
+nor weight decay touch it. The coverage is printed, saved in the bundle's
+settings ("embeddings") and its model card, and the vectors' digest is part of
+the run's identity (a resume with other vectors is refused).
+
 Losses (the same on both engines): binary cross-entropy, cross-entropy, or the
 mean binary cross-entropy over tags; with class weights each example counts
 w[its class] and the loss is sum(w l) / sum(w).
@@ -22,34 +32,42 @@ import numpy as np
 
 from rnnkit.config import ModelConfig, TrainConfig
 from rnnkit.data.batching import Batch
+from rnnkit.data.embeddings import WordVectors, read_word_vectors
 from rnnkit.data.labelled import LabelledTexts, class_counts, class_weights, stratified_split
+from rnnkit.data.vocab import Vocab
 from rnnkit.errors import DataError
-from rnnkit.tasks.classify.data import build_vocab, encode, make_batches, targets, with_words
+from rnnkit.tasks.classify.data import encode, make_batches, targets, with_words, word_counts
 from rnnkit.tasks.classify.scoring import metrics, probabilities
-from rnnkit.tasks.classify.settings import ClassifySettings
+from rnnkit.tasks.classify.settings import ClassifySettings, PretrainedEmbeddings
 from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 
 class ClassifyTraining(TaskTraining):
-    """Labelled texts -> a classifier. `model_config`'s vocabulary and output sizes are set from the data."""
+    """Labelled texts -> a classifier. `model_config`'s vocabulary and output sizes are set from the data,
+    and its embedding size from `embeddings`' file when given."""
 
     task = "classify"
 
     def __init__(self, data: LabelledTexts, model_config: ModelConfig, settings: ClassifySettings, batch_size: int,
-                 validation_fraction: float, valid: LabelledTexts | None = None) -> None:
+                 validation_fraction: float, valid: LabelledTexts | None = None,
+                 embeddings: PretrainedEmbeddings | None = None) -> None:
         self.data, self.given_valid = data, valid
         self.base_config, self.text_settings = model_config, settings
         self.batch_size, self.validation_fraction = batch_size, validation_fraction
+        self.embeddings = embeddings
+        self.vectors: WordVectors | None = None
         self.settings = settings.to_json()
 
     def setup(self, rng: np.random.Generator) -> None:
-        """The validation split (stratified), the vocabulary of the training split, ids and targets."""
+        """The validation split (stratified), the vocabulary of the training split, ids and targets, and the
+        pretrained vectors of the vocabulary's words."""
         if self.given_valid is None:
             train_idx, val_idx = stratified_split(self.data.labels, self.validation_fraction, rng)
             self.train, self.val = self.data.subset(train_idx), self.data.subset(val_idx)
         else:
             self.train, self.val = self.data, self.given_valid
-        vocab = build_vocab(self.train.texts, self.text_settings.vocab_size)
+        counts = word_counts(self.train.texts)
+        vocab = Vocab.build(counts, max_size=self.text_settings.vocab_size)
         self.vocab = vocab.to_json()
         self.train_seqs, self.train_targets, self.train_dropped = self._encoded(self.train, vocab)
         self.val_seqs, self.val_targets, self.val_dropped = self._encoded(self.val, vocab)
@@ -58,9 +76,16 @@ class ClassifyTraining(TaskTraining):
         self.class_weights = None
         if self.text_settings.class_weights == "balanced":
             self.class_weights = class_weights(class_counts(self.train.labels), list(self.text_settings.labels))
+        embedding_dim = self.base_config.embedding_dim
+        if self.embeddings is not None:
+            self.vectors = read_word_vectors(self.embeddings.path, vocab.tokens, self.embeddings.dim, counts,
+                                             progress=self.progress)
+            embedding_dim = self.vectors.dim
+            self.settings = {**self.settings,
+                             "embeddings": {**self.vectors.summary(), "frozen": self.embeddings.freeze}}
         self.model_config = dataclasses.replace(self.base_config, vocab_size=len(vocab),
                                                 output_size=self.text_settings.output_size,
-                                                architecture="many_to_one")
+                                                architecture="many_to_one", embedding_dim=embedding_dim)
 
     def _encoded(self, split: LabelledTexts, vocab) -> tuple[list[np.ndarray], np.ndarray, int]:
         sequences = encode(split.texts, vocab)
@@ -69,8 +94,9 @@ class ClassifyTraining(TaskTraining):
             len(sequences) - len(keep)
 
     def fingerprint(self) -> str:
+        vectors = [] if self.vectors is None else [self.vectors.digest]  # the vectors the model starts from
         return fingerprint(self.train.texts, [str(x) for x in self.train.labels], self.val.texts,
-                           [str(x) for x in self.val.labels])
+                           [str(x) for x in self.val.labels], *vectors)
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[Batch]:
         return make_batches(self.train_seqs, self.train_targets, self.text_settings, self.batch_size, rng)
@@ -86,9 +112,19 @@ class ClassifyTraining(TaskTraining):
         head = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "a sigmoid per tag"}[s.kind]
         dropped = self.train_dropped + self.val_dropped
         note = f"; {dropped} text(s) without a known word left out" if dropped else ""
+        if self.vectors is not None:
+            note += (f"; pretrained vectors {self.vectors.describe()}, "
+                     f"{'frozen' if self.embeddings.freeze else 'fine-tuned'}")
         return (f"training on {len(self.train_seqs):,} texts, validating on {len(self.val_seqs):,} ({engine} "
                 f"engine); {len(s.labels)} {'tags' if s.multi_label else 'classes'}; model: "
                 f"{self.model_config.describe()} -> {head}{note}")
+
+    def _pretrained(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(ids (n,), vectors (n, E)) of the vocabulary words the file has; None without --embeddings."""
+        if self.vectors is None:
+            return None
+        ids = np.flatnonzero(self.vectors.found)
+        return ids, self.vectors.vectors[ids]
 
     # ------------------------------------------------------------------ engines
 
@@ -125,7 +161,14 @@ class ClassifyTraining(TaskTraining):
             return self.validate(lambda ids, lengths: model(torch.from_numpy(ids).to(device),
                                                             torch.from_numpy(lengths).to(device)).cpu().numpy())
 
-        return EngineParts(build_model(self.model_config).to(device), step, validate, export_tensors)
+        model = build_model(self.model_config).to(device)
+        pretrained = self._pretrained()
+        if pretrained is not None:
+            weight = model.embedding.weight  # (V, E); the <pad> row is never among the ids
+            with torch.no_grad():
+                weight[torch.from_numpy(pretrained[0]).to(device)] = torch.from_numpy(pretrained[1]).to(weight)
+            weight.requires_grad_(not self.embeddings.freeze)  # frozen: no gradient, not in the optimizer
+        return EngineParts(model, step, validate, export_tensors)
 
     def numpy_parts(self, config: TrainConfig) -> EngineParts:
         from rnnkit.numpy_engine import build_model
@@ -153,24 +196,30 @@ class ClassifyTraining(TaskTraining):
             return self.validate(lambda ids, lengths: model.forward(ids, lengths))
 
         model = build_model(self.model_config, rng=np.random.default_rng(config.seed))
+        pretrained = self._pretrained()
+        if pretrained is not None:
+            model.params["embedding.weight"][pretrained[0]] = pretrained[1]  # in place: the layer holds it
+            if self.embeddings.freeze:
+                model.frozen.add("embedding.weight")  # the backend's optimizer leaves it alone
         return EngineParts(model, step, validate, lambda model: {k: v.copy() for k, v in model.params.items()})
 
 
 def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainConfig, settings: ClassifySettings,
           out_dir: str | Path, valid: LabelledTexts | None = None, test: LabelledTexts | None = None,
           command: str | None = None, progress: bool = True, resume: bool = False, engine: str = "torch",
-          deterministic: bool = False, overwrite: bool = False) -> dict:
+          deterministic: bool = False, overwrite: bool = False, embeddings: PretrainedEmbeddings | None = None) -> dict:
     """Train a classifier on `data`; the best model is saved to `out_dir`, with its report and model card.
 
     `valid` replaces the stratified validation split carved from `data`; `test` (read only after
     training) is what the report and the card are about (else the validation split, and they say so).
+    `embeddings` starts the embedding from pretrained word vectors (their size replaces model_config's).
     Returns {"best": the best epoch's validation metrics, "report": the evaluation written to the bundle}.
     """
     from rnnkit.tasks.classify.report import write_report
     from rnnkit.training import distributed
 
     training = ClassifyTraining(data, model_config, settings, train_config.batch_size,
-                                train_config.validation_fraction, valid)
+                                train_config.validation_fraction, valid, embeddings)
     best = fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
                progress=progress, deterministic=deterministic)
     if not distributed.setup(engine, train_config.device).is_main:
