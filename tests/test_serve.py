@@ -367,6 +367,8 @@ def test_translate_equals_the_model_and_checks_its_options(seq2seq_bundle):
         many = post(c, "/v1/translate", {"texts": ["abc", "hello"], "beam": 3}).json()["translations"]
         assert many == model.translate(["abc", "hello"], beam=3)
         assert_error(post(c, "/v1/translate", b'{"text": "abc", "alpha": NaN}'), 422, "alpha")
+        assert_error(post(c, "/v1/translate", b'{"text": "abc", "alpha": "5"}'), 422, "alpha")
+        assert_error(post(c, "/v1/translate", b'{"text": "abc", "alpha": true}'), 422, "alpha")
         assert_error(post(c, "/v1/translate", {"text": "abc", "beam": 0}), 422, "beam")
         assert_error(post(c, "/v1/translate", {"text": "abc", "max_len": 10**6}), 422, "max_len")
         assert_error(post(c, "/v1/translate", {"text": "abcdefghijklmnopq"}), 422, "maximum")

@@ -241,6 +241,11 @@ def test_huge_request_heads_get_431_and_do_not_grow_the_server(strict_server):
         thread.join(HANG)
     assert len(replies) == 8 and all(r.startswith(b"HTTP/1.1 431") for r in replies), replies
     assert _rss_bytes(strict_server.proc.pid) - before < 40_000_000
+    # a head over the limit in a single write is refused too, before the parser keeps it
+    sock = raw_request(strict_server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000
+                       + b"\r\n\r\n")
+    assert sock.recv(100).startswith(b"HTTP/1.1 431")
+    sock.close()
     # a large but reasonable head (40 KB of cookies) is served
     response = httpx.get(f"{strict_server.url}/healthz", headers={"Cookie": "c=" + "x" * 40_000}, timeout=HANG)
     assert response.status_code == 200

@@ -114,7 +114,8 @@ class TranslateRequest(TextsRequest):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the 3rd of March, 2021"}]})
     beam: StrictInt = Field(1, ge=1, le=MAX_SERVE_BEAM, description="beam size (1 = greedy)")
     max_len: StrictInt | None = Field(None, ge=1, le=MAX_OUTPUT_LEN, description="most output tokens (default: the model's)")
-    alpha: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False, description="beam length normalisation")
+    alpha: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False, strict=True,  # "5" and true are refused
+                         description="beam length normalisation")
     truncate: StrictBool = Field(False, description="cut a text over the model's maximum instead of refusing it")
 
 

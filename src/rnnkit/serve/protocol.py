@@ -38,15 +38,16 @@ def with_head_timeout(base: type, seconds: float, max_head_bytes: int = MAX_HEAD
 
     uvicorn sets `self.cycle` when a request head is complete; a head is
     awaited from the connection's start, and again when bytes arrive after a
-    finished response (the next keep-alive request). Bytes that arrive while a
-    head is awaited and do not complete it count towards its size (so a head
-    may exceed the limit by at most one read before the connection closes).
+    finished response (the next keep-alive request). The head's bytes are
+    counted before the parser sees them, up to the blank line that ends it, so
+    a head over the limit is refused whether it comes in one read or many.
     """
 
     class HeadTimeoutProtocol(base):
         _head_timer = None
         _head_after = None  # the cycle (request) after which a new head is awaited; None: the first
         _head_bytes = 0  # bytes of the awaited head received so far
+        _head_tail = b""  # the last bytes of it (the start of a blank line split across reads)
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
@@ -55,14 +56,23 @@ def with_head_timeout(base: type, seconds: float, max_head_bytes: int = MAX_HEAD
         def data_received(self, data: bytes) -> None:
             if self.cycle is not None and self.cycle.response_complete and self._head_after is not self.cycle:
                 self._await_head()  # the first bytes of the next request on this connection
+            if self._head_timer is not None and self.cycle is self._head_after and not self._head_fits(data):
+                self._head_timer.cancel()
+                self._head_timer = None
+                self.transport.write(HEAD_TOO_LARGE)
+                self.transport.close()
+                return
             super().data_received(data)
-            if self._head_timer is not None and self.cycle is self._head_after and not self.transport.is_closing():
-                self._head_bytes += len(data)  # still no complete head
-                if self._head_bytes > max_head_bytes:
-                    self._head_timer.cancel()
-                    self._head_timer = None
-                    self.transport.write(HEAD_TOO_LARGE)
-                    self.transport.close()
+
+        def _head_fits(self, data: bytes) -> bool:
+            """Count the awaited head's bytes in `data` (up to its blank line, if it ends here); False past the limit."""
+            window = self._head_tail + data  # a blank line may be split across reads
+            end = window.find(b"\r\n\r\n")
+            if end >= 0:
+                return self._head_bytes + end + 4 - len(self._head_tail) <= max_head_bytes
+            self._head_bytes += len(data)
+            self._head_tail = window[-3:]
+            return self._head_bytes <= max_head_bytes
 
         def connection_lost(self, exc) -> None:
             if self._head_timer is not None:
@@ -73,7 +83,7 @@ def with_head_timeout(base: type, seconds: float, max_head_bytes: int = MAX_HEAD
             if self._head_timer is not None:
                 self._head_timer.cancel()
             self._head_after = waiting_after = self.cycle
-            self._head_bytes = 0
+            self._head_bytes, self._head_tail = 0, b""
 
             def expire() -> None:
                 self._head_timer = None
