@@ -163,7 +163,7 @@ def main() -> None:
         results.update(train_default(args.data, bundle))
     metrics = evaluate(bundle, args.data)
     results.update({"test_accuracy": round(metrics["accuracy"], 4), "test_loss": round(metrics["loss"], 4),
-                    "test_confusion_matrix": metrics["confusion_matrix"], "test_reviews": metrics["count"]})
+                    "test_confusion_matrix": metrics.get("confusion_matrix") or metrics["report"]["confusion_matrix"], "test_reviews": metrics["count"]})
     results.update(throughput(args.data, args.batches, args.repeats))
     for engine in ("numpy", "torch"):
         try:

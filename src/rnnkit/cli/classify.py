@@ -143,21 +143,26 @@ def cmd_evaluate(model, args) -> int:
     from rnnkit.data.labelled import read_labelled
     from rnnkit.metrics import format_report, plot_confusion_matrix
 
-    if not args.data:
+    s = model.settings
+    if not args.data and s.dataset != "imdb":
         raise InputError("give held-out labelled texts with --data FILE (the same format and columns as in training)")
     if args.plot:
         check_new_output_file(args.plot, "--plot")
-    s = model.settings
-    data = read_labelled(args.data, text_field=s.text_field, label_field=s.label_field,
-                         multi_label=s.label_separator, progress=not args.quiet and sys.stderr.isatty())
+    if s.dataset == "imdb":  # the preset: the aclImdb split (--data, else $RNNKIT_IMDB or the download location)
+        from rnnkit.tasks.classify.imdb import imdb_split
+
+        data = imdb_split(args.data, args.split)
+    else:
+        data = read_labelled(args.data, text_field=s.text_field, label_field=s.label_field,
+                             multi_label=s.label_separator, progress=not args.quiet and sys.stderr.isatty())
     result = model.evaluate(data.texts, data.labels, worst=args.worst)
     if args.plot and not s.multi_label:
         plot_confusion_matrix(result["report"]["confusion_matrix"], list(model.labels), args.plot)
-    result.update({"data": str(args.data), "engine": model.engine, "bundle": str(args.bundle)})
+    result.update({"data": data.source, "engine": model.engine, "bundle": str(args.bundle)})
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    print(f"{args.data}: {result['count']:,} texts   accuracy {result['accuracy']:.4f}   macro-F1 "
+    print(f"{data.source}: {result['count']:,} texts   accuracy {result['accuracy']:.4f}   macro-F1 "
           f"{result['macro_f1']:.4f}   loss {result['loss']:.4f}")
     print(format_report(result["report"]))
     if result["worst"]:

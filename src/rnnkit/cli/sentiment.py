@@ -1,4 +1,5 @@
-"""`rnnkit train imdb`, `rnnkit demo`, and `rnnkit evaluate` for sentiment bundles."""
+"""`rnnkit train imdb` (the IMDB preset of classify), `rnnkit demo`, and `rnnkit evaluate` for sentiment bundles
+(`rnnkit demo`'s, and those older rnnkit versions wrote for `train imdb`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from rnnkit.cli.common import (add_model_arguments, add_train_arguments, check_o
 
 
 def register(commands, train_tasks) -> None:
-    imdb = train_tasks.add_parser("imdb", help="movie-review sentiment on IMDB (many-to-one)",
-                                  description="Train embedding -> recurrent layers -> sigmoid on IMDB reviews.")
+    imdb = train_tasks.add_parser("imdb", help="movie-review sentiment on IMDB (many-to-one; a preset of classify)",
+                                  description="Train embedding -> recurrent layers -> sigmoid on IMDB reviews: "
+                                              "`train classify` over the aclImdb layout with IMDB's defaults. The "
+                                              "bundle is a classify bundle (labels negative, positive); `rnnkit "
+                                              "evaluate BUNDLE` reads the aclImdb test split.")
     imdb.add_argument("--data", help="aclImdb_v1.tar.gz or an aclImdb/ folder (default: $RNNKIT_IMDB, then the "
                                      "download location)")
     imdb.add_argument("--out", default="runs/imdb", help="bundle directory (default %(default)s)")
@@ -50,17 +54,24 @@ def _add_text_arguments(parser) -> None:
 
 
 def cmd_train_imdb(args) -> int:
-    from rnnkit.tasks import sentiment
+    """`rnnkit train imdb`: `train classify` over the aclImdb layout with IMDB's defaults (a classify bundle)."""
+    from rnnkit.cli.classify import describe_data
+    from rnnkit.tasks.classify import ClassifySettings, train
+    from rnnkit.tasks.classify.imdb import LABELS, imdb_split
 
     out = check_output_dir(args.out)
-    settings = sentiment.SentimentSettings(maxlen=args.maxlen, truncating=args.truncating, padding=args.padding,
-                                           vocab_size=args.vocab_size or None)
     train_config = train_config_from(args)  # validate every option before reading any data
-    sequences, labels, vocab = sentiment.imdb_train_split(args.data, settings.vocab_size, progress=not args.quiet)
-    model_config = model_config_from(args, vocab_size=len(vocab))
+    data = imdb_split(args.data, "train")
+    settings = ClassifySettings(labels=LABELS, maxlen=args.maxlen, truncating=args.truncating, padding=args.padding,
+                                vocab_size=args.vocab_size or None, text_field=data.text_field,
+                                label_field=data.label_field, dataset="imdb")
+    if not args.quiet:
+        describe_data({"train": data})
+    model_config = model_config_from(args, vocab_size=1)  # the vocabulary is built from the training split
     started = time.perf_counter()
-    best = sentiment.train(sequences, labels, vocab, model_config, train_config, settings, out,
-                           extra_settings={"dataset": "imdb"}, packed=args.packed, **run_options(args))
+    result = train(data, model_config, train_config, settings, out, packed=args.packed,
+                   command="rnnkit train imdb", **run_options(args))
+    best = result["best"]
     print_trained(f"best validation accuracy {best['accuracy']:.4f}, loss {best['loss']:.4f}",
                   (time.perf_counter() - started) / 60, out,
                   f"rnnkit evaluate {out} --data PATH", f'rnnkit predict {out} "a review"')

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from rnnkit.errors import ConfigError
 
 CLASS_WEIGHTS = ("none", "balanced")
+DATASETS = (None, "imdb")  # imdb: `rnnkit train imdb`, the preset over aclImdb
+MAX_MAXLEN = 100_000  # tokens: IMDB's longest review has about 2,500; "pre" padding allocates maxlen per text
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class ClassifySettings:
             `evaluate` reads held-out files the same way.
         class_weights: "balanced" weighs each class's loss by n / (k * count) (rare classes count more).
         threshold: multi_label: a tag is predicted when its probability is at least this.
+        dataset: "imdb" for `rnnkit train imdb` (the preset over aclImdb: `evaluate` reads its test split),
+            None for a user's own files.
     """
 
     labels: tuple[str, ...]
@@ -39,6 +43,7 @@ class ClassifySettings:
     label_separator: str | None = None
     class_weights: str = "none"
     threshold: float = 0.5
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
@@ -47,8 +52,10 @@ class ClassifySettings:
             raise ConfigError(f"labels must be distinct, non-empty strings; got {list(self.labels)!r}")
         if len(self.labels) < (1 if self.multi_label else 2):
             raise ConfigError(f"a classifier needs at least two classes; got {list(self.labels)!r}")
-        if not _is_int(self.maxlen) or self.maxlen < 1:
-            raise ConfigError(f"maxlen must be a positive integer; got {self.maxlen!r}")
+        if not _is_int(self.maxlen) or not 1 <= self.maxlen <= MAX_MAXLEN:
+            raise ConfigError(f"maxlen must be an integer in 1..{MAX_MAXLEN:,}; got {self.maxlen!r}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset must be one of {', '.join(map(str, DATASETS))}; got {self.dataset!r}")
         for name in ("truncating", "padding"):
             if getattr(self, name) not in ("pre", "post"):
                 raise ConfigError(f"{name} must be 'pre' or 'post'; got {getattr(self, name)!r}")

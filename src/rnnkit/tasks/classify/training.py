@@ -50,8 +50,8 @@ class ClassifyTraining(TaskTraining):
 
     def __init__(self, data: LabelledTexts, model_config: ModelConfig, settings: ClassifySettings, batch_size: int,
                  validation_fraction: float, valid: LabelledTexts | None = None,
-                 embeddings: PretrainedEmbeddings | None = None) -> None:
-        self.data, self.given_valid = data, valid
+                 embeddings: PretrainedEmbeddings | None = None, packed: bool = False) -> None:
+        self.data, self.given_valid, self.packed = data, valid, packed
         self.base_config, self.text_settings = model_config, settings
         self.batch_size, self.validation_fraction = batch_size, validation_fraction
         self.embeddings = embeddings
@@ -154,7 +154,8 @@ class ClassifyTraining(TaskTraining):
 
         def step(model, batch: Batch):
             ids, lengths = torch.from_numpy(batch.ids).to(device), torch.from_numpy(batch.lengths).to(device)
-            loss, correct = loss_and_correct(model(ids, lengths), torch.from_numpy(batch.labels).to(device))
+            logits = model(ids, lengths, packed=self.packed)
+            loss, correct = loss_and_correct(logits, torch.from_numpy(batch.labels).to(device))
             return loss, len(batch.index), {"accuracy": correct}
 
         def validate(model) -> dict:
@@ -207,19 +208,22 @@ class ClassifyTraining(TaskTraining):
 def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainConfig, settings: ClassifySettings,
           out_dir: str | Path, valid: LabelledTexts | None = None, test: LabelledTexts | None = None,
           command: str | None = None, progress: bool = True, resume: bool = False, engine: str = "torch",
-          deterministic: bool = False, overwrite: bool = False, embeddings: PretrainedEmbeddings | None = None) -> dict:
+          deterministic: bool = False, overwrite: bool = False, embeddings: PretrainedEmbeddings | None = None,
+          packed: bool = False) -> dict:
     """Train a classifier on `data`; the best model is saved to `out_dir`, with its report and model card.
 
     `valid` replaces the stratified validation split carved from `data`; `test` (read only after
     training) is what the report and the card are about (else the validation split, and they say so).
     `embeddings` starts the embedding from pretrained word vectors (their size replaces model_config's).
+    `packed` (torch) runs the recurrent layers on packed sequences instead of masked padded batches
+    (same results; slower on CPU, see bench/packing.py).
     Returns {"best": the best epoch's validation metrics, "report": the evaluation written to the bundle}.
     """
     from rnnkit.tasks.classify.report import write_report
     from rnnkit.training import distributed
 
     training = ClassifyTraining(data, model_config, settings, train_config.batch_size,
-                                train_config.validation_fraction, valid, embeddings)
+                                train_config.validation_fraction, valid, embeddings, packed)
     best = fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
                progress=progress, deterministic=deterministic)
     if not distributed.setup(engine, train_config.device).is_main:
