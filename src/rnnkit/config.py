@@ -16,6 +16,17 @@ backward direction of a bidirectional layer::
     head.weight                   (O, F)        F = pooled feature size
     head.bias                     (O,)
 
+A many_to_many language model may have another output layer
+(`output_layer`): "tied" reuses embedding.weight as its output matrix, so it
+has no head.weight, only head.bias (V,) and, when H != E, a projection
+head.projection.weight (E, H) from the hidden state to the embedding size;
+"adaptive" is an adaptive softmax (Grave et al. 2017, torch's
+AdaptiveLogSoftmaxWithLoss, div_value 4) over `cutoffs` [c_1 < ... < c_K]:
+head.weight (c_1 + K, H) and head.bias (c_1 + K,) score the c_1 most frequent
+ids and one entry per cluster; cluster k (ids c_k .. c_{k+1} - 1, c_{K+1} = V)
+has head.tail.{k-1}.0.weight (H // 4^k, H) and head.tail.{k-1}.1.weight
+(c_{k+1} - c_k, H // 4^k).
+
 G is the number of gate blocks: 1 for rnn, 4 for lstm (order i|f|g|o),
 3 for gru (order r|z|n). Encoder-decoder models prefix the encoder's tensors
 with ``encoder.`` and the decoder's with ``decoder.``.
@@ -36,6 +47,8 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ARCHITECTURES = ("many_to_one", "many_to_many", "one_to_many", "encoder_decoder")
 POOLINGS = ("last", "max", "mean", "mean_max")
 ATTENTIONS = ("none", "bahdanau", "luong")
+OUTPUT_LAYERS = ("dense", "tied", "adaptive")
+ADAPTIVE_DIV = 4  # each adaptive-softmax cluster's projection is 4x narrower than the one before (torch's div_value)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # Upper bounds on a model's sizes: far above any model rnnkit trains (IMDB: 30,000 words, 128 units, 1-2 layers),
 # low enough that a hostile config.json cannot make the loader build millions of names or huge shapes
@@ -101,6 +114,10 @@ class ModelConfig:
         input_size: features of the single input vector of a one_to_many model.
         target_vocab_size: decoder vocabulary of an encoder_decoder model.
         attention: none | bahdanau | luong (encoder_decoder only).
+        output_layer: "dense" (head.weight, head.bias), or for a many_to_many language model predicting its
+            own vocabulary "tied" (the embedding is the output matrix) or "adaptive" (adaptive softmax).
+        cutoffs: the adaptive softmax's cluster boundaries, increasing ids in (0, V) (adaptive only; a
+            list read from JSON is kept as a tuple).
     """
 
     vocab_size: int
@@ -117,8 +134,12 @@ class ModelConfig:
     input_size: int | None = None
     target_vocab_size: int | None = None
     attention: str = "none"
+    output_layer: str = "dense"
+    cutoffs: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.cutoffs, list):  # JSON has no tuples: one form, so a config equals its round trip
+            object.__setattr__(self, "cutoffs", tuple(self.cutoffs))
         self.validate()
 
     def validate(self) -> None:
@@ -143,6 +164,33 @@ class ModelConfig:
             raise ConfigError("an encoder_decoder model needs target_vocab_size")
         if self.architecture == "one_to_many" and self.input_size is None:
             raise ConfigError("a one_to_many model needs input_size (features of its one input vector)")
+        self._validate_output_layer()
+
+    def _validate_output_layer(self) -> None:
+        _check_choice("output_layer", self.output_layer, OUTPUT_LAYERS)
+        if self.output_layer == "dense":
+            if self.cutoffs is not None:
+                raise ConfigError("cutoffs belong to output_layer adaptive; leave them out (null)")
+            return
+        if self.architecture != "many_to_many" or self.bidirectional or self.output_size != self.vocab_size:
+            raise ConfigError(f"output_layer {self.output_layer} is for a left-to-right many_to_many language model "
+                              f"predicting its own vocabulary (output_size = vocab_size); use output_layer dense")
+        if self.output_layer == "tied":
+            if self.cutoffs is not None:
+                raise ConfigError("cutoffs belong to output_layer adaptive; leave them out (null)")
+            return
+        cutoffs = self.cutoffs
+        if (not isinstance(cutoffs, tuple) or not 1 <= len(cutoffs) <= MAX_LAYERS
+                or not all(type(c) is int for c in cutoffs)):
+            raise ConfigError(f"cutoffs must be 1..{MAX_LAYERS} increasing whole numbers for output_layer adaptive; "
+                              f"got {_short(cutoffs)}")
+        if list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size:
+            raise ConfigError(f"cutoffs must increase strictly within 1..{self.vocab_size - 1} (the vocabulary has "
+                              f"{self.vocab_size} ids); got {_short(cutoffs)}")
+        if self.hidden_size // ADAPTIVE_DIV ** len(cutoffs) < 1:
+            raise ConfigError(f"{len(cutoffs)} adaptive-softmax clusters need hidden_size >= "
+                              f"{ADAPTIVE_DIV ** len(cutoffs)} (each cluster's projection is {ADAPTIVE_DIV}x narrower); "
+                              f"got {self.hidden_size}: use fewer cutoffs or a larger hidden size")
 
     def describe(self) -> str:
         """The network in one line, e.g. "Embedding(30000, 128) -> biGRU(128) -> mean_max -> Dense(1)"."""
@@ -153,7 +201,10 @@ class ModelConfig:
         if self.architecture == "many_to_one":
             return f"{embedding} -> {layers} -> {self.pooling} -> Dense({self.output_size}){dropout}"
         if self.architecture == "many_to_many":
-            return f"{embedding} -> {layers} -> Dense({self.output_size}) at every step{dropout}"
+            head = {"dense": f"Dense({self.output_size})",
+                    "tied": f"tied softmax({self.output_size}, the embedding)",
+                    "adaptive": f"adaptive softmax({self.output_size}, cutoffs {list(self.cutoffs or ())})"}
+            return f"{embedding} -> {layers} -> {head[self.output_layer]} at every step{dropout}"
         if self.architecture == "one_to_many":
             return f"Dense({self.input_size} -> initial state) -> {embedding} -> {layers} -> Dense({self.output_size}){dropout}"
         decoder = " -> ".join([f"{self.cell.upper()}({self.hidden_size * self.num_directions})"] * self.num_layers)
@@ -177,7 +228,10 @@ class ModelConfig:
         return 2 * per_step if self.pooling == "mean_max" else per_step
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.cutoffs is not None:
+            data["cutoffs"] = list(self.cutoffs)  # as JSON gives it back
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":

@@ -7,7 +7,7 @@ See `rnnkit.config` for the naming scheme.
 
 from __future__ import annotations
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import ADAPTIVE_DIV, ModelConfig
 from rnnkit.errors import ConfigError
 
 
@@ -95,6 +95,34 @@ def _one_to_many_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
 def _sequence_model_shapes(c: ModelConfig, head_in: int) -> dict[str, tuple[int, ...]]:
     shapes = {"embedding.weight": (c.vocab_size, c.embedding_dim)}
     shapes.update(recurrent_shapes("rnn.", c.gates, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional))
-    shapes["head.weight"] = (c.output_size, head_in)
-    shapes["head.bias"] = (c.output_size,)
+    if c.output_layer == "tied":
+        shapes.update(tied_shapes(c.output_size, c.embedding_dim, head_in))
+    elif c.output_layer == "adaptive":
+        shapes.update(adaptive_shapes(c.output_size, head_in, c.cutoffs))
+    else:
+        shapes["head.weight"] = (c.output_size, head_in)
+        shapes["head.bias"] = (c.output_size,)
+    return shapes
+
+
+def tied_shapes(vocab_size: int, embedding_dim: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+    """A softmax whose output matrix is the embedding (V, E): its bias, and a projection (E, H) when H != E."""
+    shapes = {"head.bias": (vocab_size,)}
+    if hidden_size != embedding_dim:
+        shapes["head.projection.weight"] = (embedding_dim, hidden_size)
+    return shapes
+
+
+def adaptive_sizes(vocab_size: int, hidden_size: int, cutoffs) -> list[tuple[int, int, int]]:
+    """(first id, last id + 1, projection width) of each adaptive-softmax cluster, as torch sizes them."""
+    bounds = [*cutoffs, vocab_size]
+    return [(bounds[k], bounds[k + 1], int(hidden_size // ADAPTIVE_DIV ** (k + 1))) for k in range(len(cutoffs))]
+
+
+def adaptive_shapes(vocab_size: int, hidden_size: int, cutoffs) -> dict[str, tuple[int, ...]]:
+    """The tensors of an adaptive softmax (names of torch's AdaptiveLogSoftmaxWithLoss under "head.")."""
+    shapes = {"head.weight": (cutoffs[0] + len(cutoffs), hidden_size), "head.bias": (cutoffs[0] + len(cutoffs),)}
+    for k, (start, end, width) in enumerate(adaptive_sizes(vocab_size, hidden_size, cutoffs)):
+        shapes[f"head.tail.{k}.0.weight"] = (width, hidden_size)
+        shapes[f"head.tail.{k}.1.weight"] = (end - start, width)
     return shapes

@@ -9,7 +9,9 @@ torch engine; inside, the recurrent layers run time-major (T, N, ·).
                    -> logits (N, O)                        (sentiment)
     many_to_many   ids (N, T) [, state] -> embedding -> dropout -> stacked
                    recurrent layers -> dropout -> head at every step
-                   -> logits (N, T, O), final state        (character LM)
+                   -> logits (N, T, O), final state        (character and word LMs;
+                   the head may be tied to the embedding or an adaptive
+                   softmax: `softmax`; `loss` trains on the targets' log p)
     one_to_many    features (N, D_in) -> tanh(bridge) -> initial state (L, N, H);
                    tokens (N, T) = <s> y_1 .. -> the many_to_many stack
                    -> logits (N, T, V); `generate` feeds back its own tokens
@@ -33,6 +35,7 @@ from rnnkit.numpy_engine import inference
 from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, uniform_init
 from rnnkit.numpy_engine.recurrent import StackedRecurrent, StackStepper
 from rnnkit.numpy_engine.seq2seq import EncoderDecoder
+from rnnkit.numpy_engine.softmax import TiedOutput, output_layer
 from rnnkit.params import check_one_to_many, parameter_shapes
 
 
@@ -45,6 +48,8 @@ def init_parameters(config: ModelConfig, rng: np.random.Generator, dtype=np.floa
     for name, shape in shapes.items():
         if name.endswith("embedding.weight"):
             params[name] = embedding_init(rng, shape, config.padding_idx, dtype)
+        elif name == "head.bias" and config.output_layer == "tied":  # its weight is the embedding: start at 0
+            params[name] = np.zeros(shape, dtype)
         elif ".weight_" in name or ".bias_" in name:  # recurrent: U(-1/sqrt(H), 1/sqrt(H))
             hidden = shape[0] // config.gates  # recurrent shapes are (G*H, ...) and (G*H,)
             params[name] = uniform_init(rng, shape, 1.0 / np.sqrt(hidden), dtype)
@@ -65,7 +70,7 @@ class _SequenceModel:
         self.dropout_in = Dropout(c.dropout)
         self.rnn = StackedRecurrent(c.cell, params, "rnn.", c.num_layers, c.bidirectional, c.dropout)
         self.dropout_out = Dropout(c.dropout)
-        self.head = Dense(params["head.weight"], params["head.bias"])
+        self.head = output_layer(c, params)  # Dense for every architecture but a tied or adaptive LM
 
     def _encode(self, ids: np.ndarray, lengths, state, train: bool, rng):
         """ids (N, T) -> outputs (T, N, K*H), final state."""
@@ -75,8 +80,10 @@ class _SequenceModel:
     def _backward_encoder(self, doutputs: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
         dx, self.initial_state_gradient = self.rnn.backward(doutputs, dfinal)
         self.embedding.backward(self.dropout_in.backward(dx))
+        if isinstance(self.head, TiedOutput):  # one tensor, two uses: the lookup's gradient plus the output's
+            self.embedding.grads["weight"] += self.head.embedding_grad
         return {"embedding.weight": self.embedding.grads["weight"], **self.rnn.named_gradients(),
-                "head.weight": self.head.grads["weight"], "head.bias": self.head.grads["bias"]}
+                **{f"head.{name}": grad for name, grad in self.head.grads.items()}}
 
 
 class ManyToOne(_SequenceModel):
@@ -106,14 +113,37 @@ class ManyToOne(_SequenceModel):
 
 
 class ManyToMany(_SequenceModel):
-    """One prediction per input step (character LM); the state carries across chunks."""
+    """One prediction per input step (character or word LM); the state carries across chunks."""
 
     def forward(self, ids: np.ndarray, state=None, train: bool = False,
                 rng: np.random.Generator | None = None):
-        """ids (N, T) -> logits (N, T, O), final state (h (L*K, N, H), or (h, c) for lstm)."""
+        """ids (N, T) -> logits (N, T, O), final state (h (L*K, N, H), or (h, c) for lstm).
+
+        An adaptive softmax gives log-probabilities, which are logits of the same distribution.
+        """
         outputs, final = self._encode(np.asarray(ids), None, state, train, rng)
         logits = self.head.forward(self.dropout_out.forward(outputs, train, rng))  # (T, N, O)
         return logits.transpose(1, 0, 2), final
+
+    def loss(self, ids: np.ndarray, targets: np.ndarray, state=None, train: bool = False,
+             rng: np.random.Generator | None = None):
+        """ids, targets (N, T) -> (mean -log p(target), log p(target) (N, T), final state).
+
+        Only the targets' probabilities are computed where the head allows it (adaptive softmax);
+        `loss_backward` then gives the gradients.
+        """
+        outputs, final = self._encode(np.asarray(ids), None, state, train, rng)
+        x = self.dropout_out.forward(outputs, train, rng)  # (T, N, H)
+        T, N, H = x.shape
+        self._loss_shape = (T, N)
+        loss, picked = self.head.loss(x.reshape(T * N, H), np.asarray(targets).T.reshape(T * N))
+        return loss, picked.reshape(T, N).T, final
+
+    def loss_backward(self, dfinal=None) -> dict[str, np.ndarray]:
+        """The gradient of every parameter of the last `loss` (name -> array, valid until the next backward)."""
+        dx = self.head.loss_backward()  # (T * N, H)
+        T, N = self._loss_shape
+        return self._backward_encoder(self.dropout_out.backward(dx.reshape(T, N, -1)), dfinal)
 
     def backward(self, dlogits: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
         """dlogits (N, T, O) [, gradient of the final state] -> gradient of every parameter.

@@ -3,7 +3,8 @@
 Semantics (the numpy engine implements the same, and tests hold them equal):
 ids (N, T) post-padded -> embedding (N, T, E) -> dropout -> StackedRecurrent
 -> (many-to-one) pooling over real steps -> dropout -> head -> logits (N, O);
-(many-to-many) head at every step -> logits (N, T, O); (one-to-many) features
+(many-to-many) head at every step -> logits (N, T, O) (dense, tied to the
+embedding, or an adaptive softmax's log-probabilities); (one-to-many) features
 (N, D_in) -> tanh(bridge) -> initial state, then the many-to-many stack over the
 tokens (teacher forcing; `generate` feeds back its own).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import ADAPTIVE_DIV, ModelConfig
 from rnnkit.params import check_one_to_many
 from rnnkit.torch_engine.recurrent import StackedRecurrent
 from rnnkit.torch_engine.seq2seq import EncoderDecoder
@@ -52,16 +53,88 @@ class ManyToOne(_Sequence):
 
 
 class ManyToMany(_Sequence):
-    """One prediction per input step (character LM): logits (N, T, O) and the final state."""
+    """One prediction per input step (character or word LM): logits (N, T, O) and the final state.
+
+    The output layer is `config.output_layer`: a dense layer, the embedding itself (`TiedOutput`), or
+    an adaptive softmax (torch's AdaptiveLogSoftmaxWithLoss, div_value 4, with a head bias).
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+        c = config
+        features = c.hidden_size * c.num_directions
+        if c.output_layer == "tied":
+            self.head = TiedOutput(self.embedding, features)
+        elif c.output_layer == "adaptive":
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(features, c.output_size, list(c.cutoffs),
+                                                      div_value=float(ADAPTIVE_DIV), head_bias=True)
+        else:
+            self.head = nn.Linear(features, c.output_size)
 
-    def forward(self, ids: torch.Tensor, state=None):
-        """ids (N, T) -> logits (N, T, O), final state (to carry into the next chunk)."""
+    def forward(self, ids: torch.Tensor, state=None, targets: torch.Tensor | None = None):
+        """ids (N, T) -> logits (N, T, O), final state (to carry into the next chunk).
+
+        With targets (N, T): log p(target) (N, T) instead of the logits (an adaptive softmax then
+        scores only what it must). An adaptive softmax's logits are log-probabilities.
+        """
         outputs, state = self.rnn(self.dropout(self.embedding(ids)), None, state)
-        return self.head(self.dropout(outputs)), state
+        x = self.dropout(outputs)
+        if targets is not None:
+            return self.target_log_probs(x, targets), state
+        if self.config.output_layer == "adaptive":
+            with _no_autocast(x):
+                return self.head.log_prob(_full(x.reshape(-1, x.shape[-1]))).view(*x.shape[:2], -1), state
+        return self.head(x), state
+
+    def target_log_probs(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """x (N, T, H) outputs, targets (N, T) -> log p(target) (N, T), at least float32."""
+        flat, y = x.reshape(-1, x.shape[-1]), targets.reshape(-1)
+        if self.config.output_layer == "adaptive":  # in float32: it writes log-probs into a buffer of the input's dtype
+            with _no_autocast(x):
+                return self.head(_full(flat), y).output.view(targets.shape)
+        log_p = torch.log_softmax(_full(self.head(flat)), dim=-1)
+        return log_p.gather(1, y[:, None]).view(targets.shape)
+
+    def shared_parameters(self) -> dict[str, nn.Parameter]:
+        named = {"embedding.weight": self.embedding.weight, **self.rnn.shared_parameters("rnn.")}
+        if self.config.output_layer == "tied":
+            named["head.bias"] = self.head.bias
+            if self.head.projection is not None:
+                named["head.projection.weight"] = self.head.projection.weight
+        elif self.config.output_layer == "adaptive":
+            named.update({"head.weight": self.head.head.weight, "head.bias": self.head.head.bias})
+            for k, tail in enumerate(self.head.tail):
+                named.update({f"head.tail.{k}.0.weight": tail[0].weight, f"head.tail.{k}.1.weight": tail[1].weight})
+        else:
+            named.update({"head.weight": self.head.weight, "head.bias": self.head.bias})
+        return named
+
+
+def _no_autocast(x: torch.Tensor):
+    """Autocast off on x's device: the adaptive softmax mixes its products' and its log-softmax's dtypes."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """x in float32 when autocast left it in half or bfloat16 precision (else as it is: float64 stays)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class TiedOutput(nn.Module):
+    """logits = p E^T + b, E the embedding's weight (V, E); p = x P^T (a projection (E, H), no bias) when
+    H != E, else x. The bias starts at 0."""
+
+    def __init__(self, embedding: nn.Embedding, hidden_size: int) -> None:
+        super().__init__()
+        vocab_size, embedding_dim = embedding.weight.shape
+        self.tied = [embedding]  # a list, so the embedding stays the model's module and not this one's too
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.projection = (nn.Linear(hidden_size, embedding_dim, bias=False) if hidden_size != embedding_dim
+                           else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = x if self.projection is None else self.projection(x)
+        return nn.functional.linear(p, self.tied[0].weight, self.bias)
 
 
 def pool(outputs: torch.Tensor, lengths: torch.Tensor, config: ModelConfig) -> torch.Tensor:
