@@ -203,13 +203,19 @@ def stream_layout(ids: np.ndarray, streams: int) -> tuple[np.ndarray, np.ndarray
     return ids[:used].reshape(streams, length), ids[1:used + 1].reshape(streams, length)
 
 
-def chunk_batches(ids: np.ndarray, batch_size: int, seq_len: int, offset: int = 0) -> list[Chunk]:
+def chunk_batches(ids: np.ndarray, batch_size: int, seq_len: int, offset: int = 0, copy: bool = True) -> list[Chunk]:
     """Batches of `batch_size` streams x `seq_len` steps; chunk i+1 continues chunk i in every row.
 
     `offset` skips that many leading ids first (a different offset each epoch
     moves the chunk boundaries). The last, shorter chunk is kept when it has
     at least one step, so no character is left out beyond the stream remainder.
+    `copy=False` gives chunks that are views of `ids` in its own dtype (no copy of
+    a long stream: the step converts each chunk); else contiguous int64 copies.
     """
+    if not copy:
+        inputs, targets = stream_layout(np.asarray(ids)[offset:], batch_size)
+        return [Chunk(inputs[:, s:s + seq_len], targets[:, s:s + seq_len], number, number == 0)
+                for number, s in enumerate(range(0, inputs.shape[1], seq_len))]
     inputs, targets = stream_layout(np.asarray(ids, dtype=np.int64)[offset:], batch_size)
     length = inputs.shape[1]
     if length < seq_len:

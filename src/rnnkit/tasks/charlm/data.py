@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.data.text import CharVocab, chunk_batches, split_text
+from rnnkit.data.text import CharVocab, split_text
 from rnnkit.errors import DataError
 from rnnkit.tasks.charlm.settings import CharLMSettings
+from rnnkit.tasks.lm import epoch_chunks  # shared with the word LM; named here too
+
+__all__ = ["prepare_text", "epoch_chunks"]
 
 def prepare_text(text: str, validation_fraction: float, settings: CharLMSettings,
                  batch_size: int) -> tuple[CharVocab, np.ndarray, np.ndarray]:
@@ -33,10 +36,3 @@ def prepare_text(text: str, validation_fraction: float, settings: CharLMSettings
                         f"--seq-len {settings.seq_len} needs at least {needed}; use a longer text or "
                         "smaller values")
     return vocab, train_ids, vocab.encode(val_text)
-
-
-def epoch_chunks(train_ids: np.ndarray, batch_size: int, seq_len: int, rng: np.random.Generator) -> list:
-    """One epoch of chunks; a random start offset in [0, T) moves the chunk boundaries each epoch."""
-    room = (len(train_ids) - 1) // batch_size - seq_len  # offset that still leaves one full chunk per stream
-    offset = int(rng.integers(0, min(seq_len, room) + 1)) if room > 0 else 0
-    return chunk_batches(train_ids, batch_size, seq_len, offset)

@@ -1,22 +1,22 @@
-"""Character-LM settings, saved in the bundle; the training precision; the model as a language model."""
+"""Character-LM settings, saved in the bundle; the training precision (`rnnkit.tasks.lm`); the model as a
+language model."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from rnnkit.config import ModelConfig
 from rnnkit.data.text import UNK_ID
 from rnnkit.errors import ConfigError
+from rnnkit.tasks.lm import PRECISIONS, autocast, resolve_precision  # shared with the word LM; named here too
+
+__all__ = ["DEFAULTS", "PRECISIONS", "CharLMSettings", "autocast", "lm_config", "resolve_precision"]
 
 # The default model: sized for a 2-core CPU (see bench/charlm.py and bench/results/charlm.json).
 # A tuning run (bench/results/charlm.json) reached 1.4461 nats/char on tiny-shakespeare in 30 minutes with it,
 # on one thread of a busy machine; dropout 0.25 with lr 2e-3 / decay 0.95 had a wider train/validation gap.
 DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 512, "embedding_dim": 64, "dropout": 0.4, "seq_len": 128,
             "batch_size": 32, "lr": 3e-3, "lr_decay": 0.92, "epochs": 30, "patience": 4}
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -52,26 +52,6 @@ class CharLMSettings:
     def from_bundle(cls, settings: dict) -> "CharLMSettings":
         """The settings a bundle saved (other keys it holds, such as the text's size, are left out)."""
         return cls(**{k: v for k, v in settings.items() if k in cls.__dataclass_fields__})
-
-
-def resolve_precision(precision: str, device_type: str) -> str:
-    """"auto" -> "bf16" on a CPU with AMX-BF16 (Linux /proc/cpuinfo flag amx_bf16), else "fp32"."""
-    if precision != "auto":
-        return precision
-    if device_type != "cpu":
-        return "fp32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if " amx_bf16" in flags else "fp32"
-
-
-def autocast(torch, device_type: str, precision: str):
-    """torch.autocast to bfloat16 for "bf16" (matrix products and the recurrent kernels), else nothing."""
-    if precision == "bf16":
-        return torch.autocast(device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def lm_config(config: ModelConfig, vocab_size: int) -> ModelConfig:

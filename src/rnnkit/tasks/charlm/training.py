@@ -27,6 +27,7 @@ from rnnkit.tasks.charlm.engines import StepFn, numpy_step, torch_step
 from rnnkit.tasks.charlm.sampling import sample_ids, start_ids
 from rnnkit.tasks.charlm.scoring import score_ids
 from rnnkit.tasks.charlm.settings import CharLMSettings, autocast, lm_config, resolve_precision
+from rnnkit.tasks.lm import CarriedState, detached, to_device
 from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
 SAMPLE_CHARS = 200  # length of the samples shown while training
@@ -94,13 +95,13 @@ class CharLMTraining(TaskTraining):
 
         def step(model, chunk):
             # 1. start from the state the previous chunk of these streams ended in (zeros at an epoch's start)
-            state = None if chunk.first else _to_device(carried.value, torch, device)
+            state = None if chunk.first else to_device(carried.value, torch, device)
             x, y = torch.from_numpy(chunk.inputs).to(device), torch.from_numpy(chunk.targets).to(device)
             with autocast(torch, device.type, precision):
                 logits, final = model(x, state)
             logits = logits.float()
             # 2. truncated BPTT: keep the values of the final state, not its graph
-            carried.value = _detached(final)
+            carried.value = detached(final)
             # 3. the loss: every step predicts the next character (the Trainer runs backward and the update)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             correct = (logits.argmax(-1) == y).sum().item()
@@ -168,42 +169,3 @@ def train(text: str, model_config: ModelConfig, train_config: TrainConfig, setti
                               train_config.validation_fraction)
     return fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
                progress=progress, deterministic=deterministic)
-
-
-class CarriedState:
-    """The hidden state carried from chunk to chunk during training (None at an epoch's start).
-
-    `get`/`set` move it as numpy arrays ("h", and "c" for lstm), so it can be
-    saved with a checkpoint and restored on resume.
-    """
-
-    def __init__(self) -> None:
-        self.value = None
-
-    def get(self) -> dict[str, np.ndarray]:
-        if self.value is None:
-            return {}
-        parts = self.value if isinstance(self.value, tuple) else (self.value,)
-        return {name: np.asarray(_to_numpy(part)) for name, part in zip(("h", "c"), parts)}
-
-    def set(self, arrays: dict[str, np.ndarray]) -> None:
-        self.value = None if not arrays else (arrays["h"], arrays["c"]) if "c" in arrays else arrays["h"]
-
-
-def _to_numpy(value):
-    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
-
-
-def _detached(state):
-    """A float32 copy of a state (h, or (h, c)) without its graph: truncated BPTT stops here."""
-    if isinstance(state, tuple):
-        return tuple(s.detach().float() for s in state)
-    return state.detach().float()
-
-
-def _to_device(state, torch, device):
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(torch.as_tensor(s).to(device) for s in state)
-    return torch.as_tensor(state).to(device)
