@@ -47,6 +47,10 @@ def register(commands, train_tasks) -> None:
                       help="pretrained word vectors to start the embedding from: word2vec/GloVe/fastText text format "
                            "(.txt/.vec, or gzipped .gz); the embedding size follows the file, and the share of the "
                            "vocabulary found is printed and recorded in the bundle")
+    text.add_argument("--init", metavar="BUNDLE",
+                      help="start from a trained encoder: the embedding, recurrent layers and vocabulary of a word "
+                           "language model (rnnkit pretrain) or another classifier; the head starts fresh, and the "
+                           "encoder's shape (cell, layers, sizes) replaces the model flags")
     text.add_argument("--freeze-embeddings", action="store_true",
                       help="with --embeddings: keep the embedding fixed while the rest learns (default: fine-tune it)")
     add_model_arguments(cmd)
@@ -99,6 +103,7 @@ def cmd_train_classify(args) -> int:
 
     out = check_output_dir(args.out)
     train_config = train_config_from(args)  # every option is checked before any data is read
+    init = pretrained_encoder(args)
     embeddings, embedding_dim = pretrained_embeddings(args)
     data = read_data(args)
     labels = sorted({tag for split in data.values() if split is not None for label in split.labels
@@ -113,13 +118,24 @@ def cmd_train_classify(args) -> int:
     started = time.perf_counter()
     command = "rnnkit " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("rnnkit") else None
     result = train(data["train"], model_config, train_config, settings, out, valid=data["valid"], test=data["test"],
-                   command=command, embeddings=embeddings, **run_options(args))
+                   command=command, embeddings=embeddings, init=init, **run_options(args))
     best, report = result["best"], result["report"]
     print_trained(f"best validation accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}, loss "
                   f"{best['loss']:.4f}; {report['split']} macro-F1 {report['macro_f1']:.4f}",
                   (time.perf_counter() - started) / 60, out,
                   f"rnnkit evaluate {out} --data FILE", f'rnnkit predict {out} "a text" --top 3')
     return 0
+
+
+def pretrained_encoder(args):
+    """The PretrainedEncoder of --init BUNDLE (loaded and checked now, before any data is read), or None."""
+    from rnnkit.tasks.classify.pretrained import PretrainedEncoder
+
+    if not getattr(args, "init", None):
+        return None
+    if getattr(args, "embeddings", None):
+        raise InputError("--init starts the embedding from the pretrained bundle; leave out --embeddings")
+    return PretrainedEncoder.load(args.init)
 
 
 def pretrained_embeddings(args):

@@ -21,6 +21,9 @@ def register(commands, train_tasks) -> None:
                                      "download location)")
     imdb.add_argument("--out", default="runs/imdb", help="bundle directory (default %(default)s)")
     _add_text_arguments(imdb)
+    imdb.add_argument("--init", metavar="BUNDLE",
+                      help="start from a trained encoder (rnnkit pretrain's word language model, or a classifier): "
+                           "its embedding, recurrent layers and vocabulary; the head starts fresh")
     add_model_arguments(imdb)
     add_train_arguments(imdb)
     imdb.set_defaults(func=cmd_train_imdb)
@@ -55,12 +58,13 @@ def _add_text_arguments(parser) -> None:
 
 def cmd_train_imdb(args) -> int:
     """`rnnkit train imdb`: `train classify` over the aclImdb layout with IMDB's defaults (a classify bundle)."""
-    from rnnkit.cli.classify import describe_data
+    from rnnkit.cli.classify import describe_data, pretrained_encoder
     from rnnkit.tasks.classify import ClassifySettings, train
     from rnnkit.tasks.classify.imdb import LABELS, imdb_split
 
     out = check_output_dir(args.out)
     train_config = train_config_from(args)  # validate every option before reading any data
+    init = pretrained_encoder(args)
     data = imdb_split(args.data, "train")
     settings = ClassifySettings(labels=LABELS, maxlen=args.maxlen, truncating=args.truncating, padding=args.padding,
                                 vocab_size=args.vocab_size or None, text_field=data.text_field,
@@ -69,7 +73,7 @@ def cmd_train_imdb(args) -> int:
         describe_data({"train": data})
     model_config = model_config_from(args, vocab_size=1)  # the vocabulary is built from the training split
     started = time.perf_counter()
-    result = train(data, model_config, train_config, settings, out, packed=args.packed,
+    result = train(data, model_config, train_config, settings, out, packed=args.packed, init=init,
                    command="rnnkit train imdb", **run_options(args))
     best = result["best"]
     print_trained(f"best validation accuracy {best['accuracy']:.4f}, loss {best['loss']:.4f}",

@@ -35,9 +35,10 @@ from rnnkit.data.batching import Batch
 from rnnkit.data.embeddings import WordVectors, read_word_vectors
 from rnnkit.data.labelled import LabelledTexts, class_counts, class_weights, stratified_split
 from rnnkit.data.vocab import Vocab
-from rnnkit.errors import DataError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.tasks.classify.data import encode, make_batches, targets, with_words, word_counts
 from rnnkit.tasks.classify.scoring import metrics, probabilities
+from rnnkit.tasks.classify.pretrained import PretrainedEncoder
 from rnnkit.tasks.classify.settings import ClassifySettings, PretrainedEmbeddings
 from rnnkit.training.fit import EngineParts, TaskTraining, fingerprint, fit
 
@@ -50,8 +51,11 @@ class ClassifyTraining(TaskTraining):
 
     def __init__(self, data: LabelledTexts, model_config: ModelConfig, settings: ClassifySettings, batch_size: int,
                  validation_fraction: float, valid: LabelledTexts | None = None,
-                 embeddings: PretrainedEmbeddings | None = None, packed: bool = False) -> None:
-        self.data, self.given_valid, self.packed = data, valid, packed
+                 embeddings: PretrainedEmbeddings | None = None, packed: bool = False,
+                 init: PretrainedEncoder | None = None) -> None:
+        if init is not None and embeddings is not None:
+            raise ConfigError("--init starts the embedding from the pretrained bundle; leave out --embeddings")
+        self.data, self.given_valid, self.packed, self.init = data, valid, packed, init
         self.base_config, self.text_settings = model_config, settings
         self.batch_size, self.validation_fraction = batch_size, validation_fraction
         self.embeddings = embeddings
@@ -67,8 +71,13 @@ class ClassifyTraining(TaskTraining):
         else:
             self.train, self.val = self.data, self.given_valid
         counts = word_counts(self.train.texts)
-        vocab = Vocab.build(counts, max_size=self.text_settings.vocab_size)
+        vocab = Vocab.build(counts, max_size=self.text_settings.vocab_size) if self.init is None else self.init.vocab
         self.vocab = vocab.to_json()
+        if self.init is not None:
+            known = sum(n for word, n in counts.items() if vocab.encode([word])[0] != 1)
+            self.init_token_coverage = known / max(1, sum(counts.values()))
+            self.settings = {**self.settings, "init": {**self.init.summary(),
+                                                       "token_coverage": round(self.init_token_coverage, 4)}}
         self.train_seqs, self.train_targets, self.train_dropped = self._encoded(self.train, vocab)
         self.val_seqs, self.val_targets, self.val_dropped = self._encoded(self.val, vocab)
         if not len(self.train_seqs) or not len(self.val_seqs):
@@ -86,6 +95,8 @@ class ClassifyTraining(TaskTraining):
         self.model_config = dataclasses.replace(self.base_config, vocab_size=len(vocab),
                                                 output_size=self.text_settings.output_size,
                                                 architecture="many_to_one", embedding_dim=embedding_dim)
+        if self.init is not None:
+            self.model_config = self.init.model_config(self.model_config)
 
     def _encoded(self, split: LabelledTexts, vocab) -> tuple[list[np.ndarray], np.ndarray, int]:
         sequences = encode(split.texts, vocab)
@@ -95,6 +106,8 @@ class ClassifyTraining(TaskTraining):
 
     def fingerprint(self) -> str:
         vectors = [] if self.vectors is None else [self.vectors.digest]  # the vectors the model starts from
+        if self.init is not None:
+            vectors.append(self.init.digest)  # the encoder it starts from
         return fingerprint(self.train.texts, [str(x) for x in self.train.labels], self.val.texts,
                            [str(x) for x in self.val.labels], *vectors)
 
@@ -115,6 +128,8 @@ class ClassifyTraining(TaskTraining):
         if self.vectors is not None:
             note += (f"; pretrained vectors {self.vectors.describe()}, "
                      f"{'frozen' if self.embeddings.freeze else 'fine-tuned'}")
+        if self.init is not None:
+            note += f"; {self.init.describe()}, {self.init_token_coverage:.1%} of training tokens known to it"
         return (f"training on {len(self.train_seqs):,} texts, validating on {len(self.val_seqs):,} ({engine} "
                 f"engine); {len(s.labels)} {'tags' if s.multi_label else 'classes'}; model: "
                 f"{self.model_config.describe()} -> {head}{note}")
@@ -169,6 +184,8 @@ class ClassifyTraining(TaskTraining):
             with torch.no_grad():
                 weight[torch.from_numpy(pretrained[0]).to(device)] = torch.from_numpy(pretrained[1]).to(weight)
             weight.requires_grad_(not self.embeddings.freeze)  # frozen: no gradient, not in the optimizer
+        if self.init is not None:
+            self.init.copy_into(model.shared_parameters())
         return EngineParts(model, step, validate, export_tensors)
 
     def numpy_parts(self, config: TrainConfig) -> EngineParts:
@@ -202,6 +219,8 @@ class ClassifyTraining(TaskTraining):
             model.params["embedding.weight"][pretrained[0]] = pretrained[1]  # in place: the layer holds it
             if self.embeddings.freeze:
                 model.frozen.add("embedding.weight")  # the backend's optimizer leaves it alone
+        if self.init is not None:
+            self.init.copy_into(model.params)
         return EngineParts(model, step, validate, lambda model: {k: v.copy() for k, v in model.params.items()})
 
 
@@ -209,12 +228,13 @@ def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainCon
           out_dir: str | Path, valid: LabelledTexts | None = None, test: LabelledTexts | None = None,
           command: str | None = None, progress: bool = True, resume: bool = False, engine: str = "torch",
           deterministic: bool = False, overwrite: bool = False, embeddings: PretrainedEmbeddings | None = None,
-          packed: bool = False) -> dict:
+          packed: bool = False, init: PretrainedEncoder | None = None) -> dict:
     """Train a classifier on `data`; the best model is saved to `out_dir`, with its report and model card.
 
     `valid` replaces the stratified validation split carved from `data`; `test` (read only after
     training) is what the report and the card are about (else the validation split, and they say so).
     `embeddings` starts the embedding from pretrained word vectors (their size replaces model_config's).
+    `init` starts the embedding and recurrent layers (and the vocabulary) from a trained bundle's.
     `packed` (torch) runs the recurrent layers on packed sequences instead of masked padded batches
     (same results; slower on CPU, see bench/packing.py).
     Returns {"best": the best epoch's validation metrics, "report": the evaluation written to the bundle}.
@@ -223,7 +243,7 @@ def train(data: LabelledTexts, model_config: ModelConfig, train_config: TrainCon
     from rnnkit.training import distributed
 
     training = ClassifyTraining(data, model_config, settings, train_config.batch_size,
-                                train_config.validation_fraction, valid, embeddings, packed)
+                                train_config.validation_fraction, valid, embeddings, packed, init)
     best = fit(training, train_config, out_dir, engine=engine, resume=resume, overwrite=overwrite,
                progress=progress, deterministic=deterministic)
     if not distributed.setup(engine, train_config.device).is_main:
