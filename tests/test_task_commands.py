@@ -19,10 +19,12 @@ from rnnkit.cli.common import COMMANDS
 from rnnkit.config import ModelConfig
 from rnnkit.data.pairs import PairVocab
 from rnnkit.data.text import CharVocab
+from rnnkit.data.vocab import EOS, Vocab
 from rnnkit.numpy_engine.models import init_parameters
 from rnnkit.tasks import OPERATIONS, PREDICTORS, load_predictor, predictor_class, tasks_doing
 from rnnkit.tasks.charlm import lm_config
 from rnnkit.tasks.sentiment import demo_data
+from rnnkit.tasks.wordlm import WordLMSettings, word_lm_config
 
 TASKS = tuple(PREDICTORS)
 SENTENCE = "a good film"
@@ -47,6 +49,9 @@ def bundles(tmp_path_factory):
     seq2seq = ModelConfig(vocab_size=len(source), target_vocab_size=len(source), architecture="encoder_decoder",
                           cell="gru", embedding_dim=8, hidden_size=8, attention="luong")
     classify = ModelConfig(vocab_size=len(vocab), cell="lstm", embedding_dim=8, hidden_size=8, output_size=3)
+    words = Vocab.build({"a": 3, "good": 2, "film": 2, "abcd": 1}, specials=[EOS])
+    wordlm = word_lm_config(ModelConfig(vocab_size=1, cell="lstm", embedding_dim=8, hidden_size=8), len(words),
+                            WordLMSettings(softmax="adaptive"))
     (root / "labelled.csv").write_text("text,label\na good film,a\na bad film,b\na dull film,c\n")
     (root / "text.txt").write_text(CHARS * 40)
     (root / "pairs.tsv").write_text("abc\tcba\nbcd\tdcb\n")
@@ -56,6 +61,7 @@ def bundles(tmp_path_factory):
         "classify": _save(root / "classify", "classify", classify, vocab.to_json(),
                           {"labels": ["a", "b", "c"], "maxlen": 50, "vocab_size": None}),
         "charlm": _save(root / "charlm", "charlm", charlm, chars.to_json(), {"seq_len": 16, "text": None}),
+        "wordlm": _save(root / "wordlm", "wordlm", wordlm, words.to_json(), {"seq_len": 16, "text": None}),
         "seq2seq": _save(root / "seq2seq", "seq2seq", seq2seq, {"source": source.to_json(), "target": source.to_json()},
                          {"dataset": "reverse", "source_level": "char", "target_level": "char"}),
         "text": root / "text.txt", "pairs": root / "pairs.tsv", "labelled": root / "labelled.csv",
@@ -135,6 +141,8 @@ REQUESTS = {"/v1/predict": {"text": SENTENCE}, "/v1/explain": {"text": SENTENCE,
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_endpoint_on_every_bundle_answers_or_says_404_never_500(bundles, task):
+    if task == "wordlm":  # `rnnkit serve` refuses it in one line (tests/test_wordlm.py)
+        pytest.skip("the service does not serve word LMs yet: its /v1/generate is the character LM's")
     model = load_predictor(bundles[task])
     with TestClient(create_app(model)) as client:
         info = client.get("/v1/model")

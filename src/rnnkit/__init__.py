@@ -25,11 +25,13 @@ def load(path, engine: str = "numpy"):
 def train(task: str, /, *, out, **options):
     """Train a model of `task` and return it loaded (numpy engine), as `rnnkit train TASK` would.
 
-    task: "classify" (your labelled texts), "imdb", "charlm" or "seq2seq". The options are the
-    command line's flags with underscores for dashes (`rnnkit train TASK --help` lists them), e.g.
+    task: "classify" (your labelled texts), "imdb", "charlm", "wordlm" (`rnnkit pretrain`) or "seq2seq".
+    The options are the command line's flags with underscores for dashes (`rnnkit train TASK --help` lists
+    them), e.g.
 
         rnnkit.train("classify", data="tickets.csv", out="runs/tickets", epochs=5, label_field="team")
         rnnkit.train("charlm", text="input.txt", out="runs/lm", hidden=256, engine="numpy")
+        rnnkit.train("wordlm", text=["aclImdb_v1.tar.gz"], out="runs/imdb-lm", max_tokens=1_000_000)
 
     Unknown or missing options raise a ConfigError naming them; bad data raises the error the
     command line prints. The returned model's `history` lists each epoch's metrics.

@@ -54,7 +54,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.safetensors"
-TASKS = ("sentiment", "classify", "charlm", "seq2seq")
+TASKS = ("sentiment", "classify", "charlm", "wordlm", "seq2seq")
 DOCUMENT_FIELDS = ("format_version", "rnnkit_version", "task", "model", "settings", "train", "metrics", "files")
 MAX_JSON_BYTES = 64 * 1024 * 1024  # a 30,000-word vocabulary is about 0.5 MB
 MAX_INT_DIGITS = 64  # the longest integer rnnkit's JSON holds is a 20-digit seed; Python refuses > 4,300 digits
@@ -74,7 +74,7 @@ class Bundle:
 
     Attributes:
         path: the bundle directory.
-        task: what the model does (sentiment | charlm | seq2seq | sequence).
+        task: what the model does (sentiment | classify | charlm | wordlm | seq2seq).
         config: the model description.
         vocab: the parsed vocab.json (its layout is the task's).
         tensors: parameter name -> float32 array, exactly `parameter_shapes(config)`.

@@ -3,13 +3,14 @@
     rnnkit train imdb --data PATH --out runs/imdb      train the sentiment model on IMDB
     rnnkit train charlm --text FILE --out runs/lm      a character language model on any text
     rnnkit train seq2seq --task dates --out runs/d     an encoder-decoder (translation)
+    rnnkit pretrain --text PATH... --out runs/wlm      a word language model on unlabelled text (= train wordlm)
     rnnkit demo                                        the whole path offline, in under a minute
     rnnkit evaluate BUNDLE [--data PATH | --text FILE] a bundle's metrics on held-out data
     rnnkit predict runs/imdb "What a film!"            label + probability (or - for stdin)
     rnnkit generate / translate / serve BUNDLE         the other tasks' operations, and the HTTP service
     rnnkit data imdb                                   download IMDB (checksum verified)
 
-One module per task (`sentiment`, `charlm`, `seq2seq`) plus `serve` and `data`,
+One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`) plus `serve` and `data`,
 each with `register(...)`; `common` holds the shared flags and checks. Nothing
 below this package imports it. Errors a user can cause print one line
 ("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
@@ -23,12 +24,12 @@ import os
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import charlm, classify, data, predict, sentiment, seq2seq, serve
+from rnnkit.cli import charlm, classify, data, predict, pretrain, sentiment, seq2seq, serve
 from rnnkit.cli.common import describe_os_error, open_bundle
 from rnnkit.errors import ConfigError, RnnkitError
 
 # the task module whose `cmd_evaluate(model, args)` scores a bundle of that task
-EVALUATORS = {"sentiment": sentiment, "classify": classify, "charlm": charlm, "seq2seq": seq2seq}
+EVALUATORS = {"sentiment": sentiment, "classify": classify, "charlm": charlm, "wordlm": pretrain, "seq2seq": seq2seq}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.register(commands, train)
     sentiment.register(commands, train)
     charlm.register(commands, train)
+    pretrain.register(commands, train)
     seq2seq.register(commands, train)
     predict.register(commands)
     _add_evaluate_command(commands)
@@ -49,12 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score a bundle on held-out data: classify per-class report and "
-                                   "worst mistakes; sentiment accuracy, loss and confusion matrix; charlm nats and bits per character; seq2seq exact match and BLEU")
+                                   "worst mistakes; sentiment accuracy, loss and confusion matrix; charlm nats and bits per character; wordlm perplexity; seq2seq exact match and BLEU")
     evaluate.add_argument("bundle", help="bundle directory written by rnnkit train")
     evaluate.add_argument("--data", help="classify: labelled texts (as in training); sentiment: IMDB tarball or "
                           "folder (default: $RNNKIT_IMDB, then the download location); seq2seq: a TSV file of "
                           "source<TAB>target pairs")
-    evaluate.add_argument("--text", help="charlm bundles: UTF-8 text to score in nats and bits per character "
+    evaluate.add_argument("--text", help="charlm bundles: UTF-8 text to score in nats and bits per character; "
+                          "wordlm bundles: a text file, folder or aclImdb source to score in perplexity "
                           "(default: the validation part of the training text)")
     evaluate.add_argument("--split", choices=("test", "train"), default="test", help="sentiment: the IMDB split")
     evaluate.add_argument("--beam", type=int, default=1, help="seq2seq: beam width (default %(default)s: greedy)")
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     elif extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
     try:
-        if args.command == "train":
+        if args.command in ("train", "pretrain"):
             _join_training_processes(args)
         return args.func(args)
     except RnnkitError as exc:

@@ -1,4 +1,5 @@
-"""`rnnkit train charlm`, `rnnkit generate`, and `rnnkit evaluate` for character-LM bundles."""
+"""`rnnkit train charlm`, `rnnkit generate` (character and word LMs), and `rnnkit evaluate` for character-LM
+bundles."""
 
 from __future__ import annotations
 
@@ -50,15 +51,16 @@ def _add_train_command(train_tasks) -> None:
 
 
 def _add_generate_command(commands) -> None:
-    gen = commands.add_parser("generate", help="write text with a character-LM bundle (streams to stdout)")
-    gen.add_argument("bundle", help="bundle directory written by rnnkit train charlm")
+    gen = commands.add_parser("generate", help="write text with a character-LM or word-LM bundle (streams to stdout)")
+    gen.add_argument("bundle", help="bundle directory written by rnnkit train charlm or rnnkit pretrain")
     gen.add_argument("--prime", default="",
                      help="text the model reads first; printed, then continued (default: none)")
-    gen.add_argument("--length", type=int, default=500,
-                     help=f"characters to generate, 1..{MAX_LENGTH} (default %(default)s)")
+    gen.add_argument("--length", type=int,
+                     help=f"characters (charlm) or words (word LM) to generate, 1..{MAX_LENGTH} "
+                          "(default 500 characters, 50 words)")
     gen.add_argument("--temperature", type=float, default=0.8,
                      help="> 0; lower is safer and more repetitive, higher more varied (default %(default)s)")
-    gen.add_argument("--top-k", type=int, help="sample only among the k most likely characters (default: all)")
+    gen.add_argument("--top-k", type=int, help="sample only among the k most likely characters or words (default: all)")
     gen.add_argument("--seed", type=int, help="same seed, same text, on either engine (default: random, printed)")
     gen.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="numpy needs no torch (default)")
     gen.set_defaults(func=cmd_generate)
@@ -94,9 +96,13 @@ def cmd_generate(args) -> int:
     model = open_bundle(args.bundle, "generate", args.engine)
     prime = checked_utf8(args.prime, "the --prime text")
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
-    pieces = model.stream(prime, args.length, args.temperature, args.top_k, seed)  # checks every option first
+    length = args.length if args.length is not None else (50 if model.task == "wordlm" else 500)
+    pieces = model.stream(prime, length, args.temperature, args.top_k, seed)  # checks every option first
     if args.seed is None:
         print(f"rnnkit: seed {seed} (pass --seed {seed} to get this text again)", file=sys.stderr)
+    if model.task == "wordlm" and (unknown := model.unknown_words(prime)):
+        print(f"rnnkit: note: {len(unknown)} word(s) of the prime are not in the model's vocabulary and are read "
+              f"as <unk>: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}", file=sys.stderr)
     out = sys.stdout
     out.write(prime)
     with one_thread():

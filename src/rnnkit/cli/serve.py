@@ -96,6 +96,9 @@ def cmd_serve(args) -> int:
 
     limit_threads(args.engine, args.threads)
     predictor = load_predictor(args.bundle, engine=args.engine)
+    if predictor.task == "wordlm":  # the service's /v1/generate is the character LM's (its characters, its limits)
+        raise InputError(f"{args.bundle} holds a word language model, which rnnkit serve does not serve yet; use "
+                         f"rnnkit generate {args.bundle} --prime \"...\" or rnnkit evaluate {args.bundle} --text FILE")
     sock = bind(args.host, args.port, reuse_port=args.workers > 1)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -149,6 +149,68 @@ def _iter_folder(source: Path) -> Iterator[Review]:
                 yield _review(str(path), split, label, match.group(2), raw)
 
 
+# --------------------------------------------------------------------------- unlabelled text for pretraining
+
+PRETRAIN_FOLDERS = ("train/pos", "train/neg", "train/unsup")  # never test/: its reviews judge the classifier
+PRETRAIN_REVIEWS = 75_000  # 12,500 + 12,500 + 50,000 upstream
+_TRAIN_TEXT = re.compile(r"(?:^|/)aclImdb/(train/(?:pos|neg|unsup))/(\d+)_(\d+)\.txt$")
+
+
+def is_imdb_source(path: Path) -> bool:
+    """Whether `path` is an aclImdb tarball (*.tar.gz, *.tgz, *.tar) or an aclImdb folder (it, or its
+    aclImdb/, has train/pos, train/neg or train/unsup)."""
+    if path.is_dir():
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        return any((root / folder).is_dir() for folder in PRETRAIN_FOLDERS)
+    return path.name.endswith((".tar.gz", ".tgz", ".tar"))
+
+
+def iter_pretraining_texts(source: Path) -> Iterator[tuple[str, str]]:
+    """(folder, text) of every review in aclImdb's train/pos, train/neg and train/unsup, in a tarball or a
+    folder. test/ is never read: a folder's test/ is never opened, and a tarball's test/ members are passed
+    over without being extracted (the gzip stream runs through them). Reviews are checked as `iter_reviews`
+    checks them (regular files, sizes, the corpus total); stray bytes that are not UTF-8 are replaced."""
+    if source.is_dir():
+        yield from _pretraining_folder(source)
+    else:
+        yield from _pretraining_tarball(source)
+
+
+def _pretraining_tarball(source: Path) -> Iterator[tuple[str, str]]:
+    budget, found = _Budget(str(source)), 0
+    try:
+        with open_regular_file(source, MAX_SOURCE_BYTES) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
+            for member in archive:
+                match = _TRAIN_TEXT.search(member.name)
+                if not match or not member.isfile():  # test/, other files, links, devices: never extracted
+                    continue
+                where = f"{source}: {member.name}"
+                budget.take(where, member.size)
+                found += 1
+                yield match.group(1), _decode(archive.extractfile(member).read(member.size))
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise DataError(f"{source} is not a readable aclImdb tarball ({exc}); re-download it with "
+                        "`rnnkit data imdb`, or unpack it and pass the folder") from None
+    if not found:
+        raise DataError(f"{source} holds no aclImdb/train/{{pos,neg,unsup}}/ID_RATING.txt reviews; rnnkit reads "
+                        "aclImdb tarballs only: unpack another archive and pass its folder of .txt files")
+
+
+def _pretraining_folder(source: Path) -> Iterator[tuple[str, str]]:
+    root = source / "aclImdb" if (source / "aclImdb").is_dir() else source
+    budget = _Budget(str(source))
+    for folder in PRETRAIN_FOLDERS:
+        directory = root / folder
+        if not directory.is_dir():
+            continue  # e.g. a copy without unsup/: the folders that are there are read
+        for path in sorted(directory.glob("*.txt")):
+            if not re.fullmatch(r"(\d+)_(\d+)\.txt", path.name):
+                raise DataError(f"{path}: IMDB review files are named ID_RATING.txt; rename or remove it")
+            raw = read_regular_bytes(path, MAX_REVIEW_BYTES, hint="a review is a few kB; remove the file")
+            budget.take(str(path), len(raw))
+            yield folder, _decode(raw)
+
+
 class _Budget:
     """The bytes of reviews read so far from one source, refused past MAX_REVIEW_BYTES each or MAX_CORPUS_BYTES
     in all (the real data set: 50,000 reviews of at most 14 kB, 65 MB in all)."""

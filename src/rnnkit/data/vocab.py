@@ -7,7 +7,10 @@ and control characters are dropped. It never raises on any string.
 
 A `Vocab` maps tokens to ids. Id 0 is padding and id 1 stands for every
 unknown word; the rest are the most frequent training words, ties broken
-alphabetically so the same corpus always gives the same ids.
+alphabetically so the same corpus always gives the same ids. A vocabulary may
+hold special tokens after those two (`Vocab.build(..., specials=[EOS])`: the
+word language model's end of a document); their spelling ("<eos>") is one the
+tokenizer never produces, so a text never reads as one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rnnkit.errors import BundleError, ConfigError
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+EOS = "<eos>"  # the end of a document in a word language model's token stream
 TOKENIZER_NAME = "rnnkit-word-v1"
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -57,18 +61,22 @@ class Vocab:
         return len(self.tokens)
 
     @classmethod
-    def build(cls, counts: Counter | dict[str, int], max_size: int | None = None, min_freq: int = 1) -> "Vocab":
-        """The `max_size` (including the 2 reserved ids) most frequent tokens seen >= min_freq times.
+    def build(cls, counts: Counter | dict[str, int], max_size: int | None = None, min_freq: int = 1,
+              specials: Sequence[str] = ()) -> "Vocab":
+        """The `max_size` (including the 2 reserved ids and the `specials`, ids 2..) most frequent tokens
+        seen >= min_freq times.
 
         ``max_size=None`` keeps every word.
         """
-        if max_size is not None and max_size < 3:
-            raise ConfigError(f"vocabulary size must be at least 3 (2 reserved ids + 1 word); got {max_size}")
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)),
+        reserved = 2 + len(specials)
+        if max_size is not None and max_size < reserved + 1:
+            raise ConfigError(f"vocabulary size must be at least {reserved + 1} ({reserved} reserved ids + 1 word); "
+                              f"got {max_size}")
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK, *specials)),
                         key=lambda t: (-counts[t], t))
         if max_size is not None:
-            ranked = ranked[: max_size - 2]
-        return cls((PAD, UNK, *ranked))
+            ranked = ranked[: max_size - reserved]
+        return cls((PAD, UNK, *specials, *ranked))
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """Ids of `tokens`; unknown tokens (and the literal "<pad>") become UNK_ID."""

@@ -25,6 +25,7 @@ PREDICTORS = {
     "sentiment": "rnnkit.tasks.sentiment.predictor:SentimentModel",
     "classify": "rnnkit.tasks.classify.predictor:ClassifierModel",
     "charlm": "rnnkit.tasks.charlm.predictor:CharLM",
+    "wordlm": "rnnkit.tasks.wordlm.predictor:WordLM",
     "seq2seq": "rnnkit.tasks.seq2seq.predictor:Seq2SeqModel",
 }
 
