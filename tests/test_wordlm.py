@@ -384,3 +384,18 @@ def test_serve_refuses_a_word_lm_in_one_line(trained, capsys):
     pytest.importorskip("fastapi")
     assert main(["serve", str(trained[0] / "lm"), "--port", "0"]) == 2
     assert "does not serve yet" in capsys.readouterr().err
+
+
+def test_a_classifier_starts_from_the_pretrained_encoder(trained, tmp_path):
+    rows = [f"{' '.join(WORDS[i % 5:i % 5 + 4])},{'cat' if 'cat' in WORDS[i % 5:i % 5 + 4] else 'other'}"
+            for i in range(60)]
+    (tmp_path / "labelled.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    import rnnkit
+
+    model = rnnkit.train("classify", data=tmp_path / "labelled.csv", out=tmp_path / "classifier", epochs=1,
+                         init=trained[0] / "lm", engine="numpy", quiet=True, lr=0.0001)
+    lm, classifier = load_bundle(trained[0] / "lm"), model.bundle
+    assert classifier.vocab == lm.vocab and classifier.settings["init"]["task"] == "wordlm"
+    assert classifier.config.hidden_size == lm.config.hidden_size and classifier.config.cell == lm.config.cell
+    for name in ("embedding.weight", "rnn.weight_hh_l0"):  # one small step from the language model's
+        np.testing.assert_allclose(classifier.tensors[name], lm.tensors[name], atol=1e-2, err_msg=name)
