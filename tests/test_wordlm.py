@@ -266,6 +266,16 @@ def test_both_engines_train_both_softmaxes(tmp_path, engine, softmax):
     assert math.isclose(numpy_model.evaluate(TEXT)["loss"], torch_model.evaluate(TEXT)["loss"], rel_tol=1e-5)
 
 
+def test_bf16_autocast_trains_an_adaptive_softmax(tmp_path):
+    (tmp_path / "text.txt").write_text(TEXT)
+    documents = read_documents([tmp_path / "text.txt"], progress=False)
+    settings = wordlm.WordLMSettings(seq_len=16, vocab_size=100, softmax="adaptive", precision="bf16")
+    best = wordlm.train(documents, ModelConfig(vocab_size=1, embedding_dim=16, hidden_size=32),
+                        TrainConfig(epochs=1, batch_size=8, learning_rate=1e-2, threads=1), settings,
+                        tmp_path / "lm", progress=False)
+    assert math.isfinite(best["loss"]) and load_bundle(tmp_path / "lm").settings["precision"] == "bf16"
+
+
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 def test_interrupted_then_resumed_ends_with_the_same_weights(tmp_path, monkeypatch, engine):
     (tmp_path / "text.txt").write_text(TEXT)
