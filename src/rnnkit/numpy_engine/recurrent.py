@@ -118,9 +118,12 @@ class Recurrent:
         self._cache = (x, caches, states, active, ragged)
         return states[0][1:], current
 
-    def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None):
+    def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None, dh_steps: np.ndarray | None = None):
         """BPTT. doutputs (T, N, H), dfinal (gradient of the final state, or None)
         -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`.
+
+        dh_steps (T, N, H), if given, receives dL/dh_t for every step: the whole gradient reaching
+        the hidden state after step t (its output's and the later steps'), as `rnnkit lab gradients` plots.
 
         Runs backwards in chunks of CHUNK steps: after each, the chunk's share of
         the weight gradients and of dx is taken while its pre-activation
@@ -147,6 +150,8 @@ class Recurrent:
             with blas.single_threaded():
                 for t in reversed(range(start, stop)):
                     ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
+                    if dh_steps is not None:
+                        dh_steps[t] = ds[0]
                     _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t - start], dhw[t - start])
                     if t in ragged:  # finished sequences: the gradient skips the cell
                         done = ~active[t]
