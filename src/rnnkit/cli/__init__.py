@@ -9,8 +9,9 @@
     rnnkit predict runs/imdb "What a film!"            label + probability (or - for stdin)
     rnnkit generate / translate / serve BUNDLE         the other tasks' operations, and the HTTP service
     rnnkit data imdb                                   download IMDB (checksum verified)
+    rnnkit lab gradients|adding --out DIR              the RNN lab: vanishing/exploding gradients, the adding problem
 
-One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`) plus `serve` and `data`,
+One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`) plus `serve`, `data` and `lab`,
 each with `register(...)`; `common` holds the shared flags and checks. Nothing
 below this package imports it. Errors a user can cause print one line
 ("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
@@ -24,7 +25,7 @@ import os
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import charlm, classify, data, predict, pretrain, sentiment, seq2seq, serve
+from rnnkit.cli import charlm, classify, data, lab, predict, pretrain, sentiment, seq2seq, serve
 from rnnkit.cli.common import describe_os_error, open_bundle
 from rnnkit.errors import ConfigError, RnnkitError
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_command(commands)
     serve.register(commands)
     data.register(commands)
+    lab.register(commands)
     return parser
 
 

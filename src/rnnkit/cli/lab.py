@@ -1,0 +1,146 @@
+"""`rnnkit lab gradients` and `rnnkit lab adding`: the RNN lab's experiments, on the numpy engine (`rnnkit.lab`).
+
+Each writes into --out (a new or empty directory; --overwrite replaces what an
+earlier run of the same experiment wrote there, and nothing else) a PNG, a
+JSON of the numbers and the printed table as a .txt file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rnnkit.cli.common import check_output_dir
+from rnnkit.errors import InputError
+
+FILES = {"gradients": ("gradients.png", "gradients.json", "gradients.txt"),
+         "adding": ("adding.png", "adding.json", "adding.txt")}
+
+
+def register(commands) -> None:
+    """Add `rnnkit lab gradients|adding` to the CLI."""
+    lab = commands.add_parser("lab", help="experiments that show why RNNs forget and what LSTM, GRU and clipping "
+                              "do about it (docs/lab.md)")
+    experiments = lab.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+
+    g = experiments.add_parser(
+        "gradients", help="gradient norm against distance through time: rnn / lstm / gru, at init and trained",
+        description="||dL/dh_t|| against the distance T - t for a vanilla RNN, an LSTM and a GRU, computed by the "
+                    "numpy engine's BPTT on the adding problem: at initialisation, after training, for a vanilla RNN "
+                    "with a large recurrent weight scale (exploding), and that RNN's training curve with and without "
+                    "gradient clipping. The defaults take about a minute on 2 CPU cores.")
+    g.add_argument("--out", required=True, help="directory for gradients.png, gradients.json, gradients.txt")
+    g.add_argument("--length", type=int, default=200, help="T, the sequence length (default %(default)s)")
+    g.add_argument("--hidden-size", type=int, default=32, help="(default %(default)s)")
+    g.add_argument("--train-steps", type=int, default=3000, help="the longest training (Adam, batch 32) before "
+                   "the 'trained' measurement; it stops once the task is learned; 0 skips it (default %(default)s)")
+    g.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate for that training (default %(default)s)")
+    g.add_argument("--forget-bias", type=float, default=3.0, help="added to the LSTM's forget-gate bias at "
+                   "initialisation; the plot also shows 0, torch's default (default %(default)s)")
+    g.add_argument("--recurrent-scale", type=float, default=2.0, help="s of the exploding vanilla RNN: W_hh = s Q, "
+                   "Q random orthogonal (default %(default)s)")
+    g.add_argument("--clip-norm", type=float, default=1.0, help="clipping by global norm in the clipping comparison "
+                   "(default %(default)s)")
+    g.add_argument("--sgd-lr", type=float, default=0.05, help="plain SGD's learning rate in the clipping comparison "
+                   "(default %(default)s)")
+    g.add_argument("--clip-steps", type=int, default=300, help="training steps of the clipping comparison "
+                   "(default %(default)s)")
+    _add_run_arguments(g)
+    g.set_defaults(func=cmd_gradients)
+
+    a = experiments.add_parser(
+        "adding", help="the adding problem: who learns a dependency across 50, 100, 200 steps",
+        description="Train a vanilla RNN, an LSTM and a GRU (numpy engine, from scratch) on the adding problem at "
+                    "each --length and report the test MSE (always answering 1 scores 0.167; below 0.05 counts as "
+                    "learned), with the training curves. The defaults take about 1-2 minutes on 2 CPU cores "
+                    "(a run stops once its test MSE is below --stop-at).")
+    a.add_argument("--out", required=True, help="directory for adding.png, adding.json, adding.txt")
+    a.add_argument("--length", type=int, nargs="+", default=[50, 100, 200], metavar="T",
+                   help="sequence lengths (default: 50 100 200)")
+    a.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], metavar="CELL",
+                   help="any of rnn, lstm, gru (default: all three)")
+    a.add_argument("--hidden-size", type=int, default=32, help="(default %(default)s)")
+    a.add_argument("--steps", type=int, default=3000, help="training steps at most (default %(default)s)")
+    a.add_argument("--batch-size", type=int, default=32, help="(default %(default)s)")
+    a.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate (default %(default)s)")
+    a.add_argument("--clip-norm", type=float, default=1.0, help="clipping by global norm; 0: none (default %(default)s)")
+    a.add_argument("--forget-bias", type=float, default=3.0, help="added to the LSTM's forget-gate bias at "
+                   "initialisation (default %(default)s)")
+    a.add_argument("--eval-every", type=int, default=50, help="steps between test evaluations (default %(default)s)")
+    a.add_argument("--test-size", type=int, default=500, help="test sequences per length (default %(default)s)")
+    a.add_argument("--stop-at", type=float, default=0.005, help="stop a run once its test MSE is below this; "
+                   "0: never (default %(default)s)")
+    _add_run_arguments(a)
+    a.set_defaults(func=cmd_adding)
+
+
+def _add_run_arguments(parser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files an earlier run of this "
+                        "experiment wrote in --out")
+    parser.add_argument("--quiet", action="store_true", help="print only the table")
+
+
+def cmd_gradients(args) -> int:
+    from rnnkit.lab import gradients
+
+    settings = gradients.GradientSettings(
+        length=args.length, hidden_size=args.hidden_size, train_steps=args.train_steps, lr=args.lr,
+        forget_bias=args.forget_bias, recurrent_scale=args.recurrent_scale, clip_norm=args.clip_norm,
+        sgd_lr=args.sgd_lr, clip_steps=args.clip_steps, seed=args.seed)
+    out = _output_dir(args.out, "gradients", args.overwrite)
+    started = time.perf_counter()
+    result = gradients.run(settings, progress=None if args.quiet else print)
+    return _finish(out, "gradients", result, gradients.table(result), gradients.plot, started, args.quiet)
+
+
+def cmd_adding(args) -> int:
+    from rnnkit.lab import adding
+
+    settings = adding.AddingSettings(
+        lengths=tuple(args.length), cells=tuple(args.cells), hidden_size=args.hidden_size, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm, forget_bias=args.forget_bias,
+        eval_every=args.eval_every, test_size=args.test_size, stop_at=args.stop_at, seed=args.seed)
+    out = _output_dir(args.out, "adding", args.overwrite)
+    if not args.quiet:
+        print(f"baseline: always answering 1 scores test MSE {adding.BASELINE_MSE:.3f}; "
+              f"below {adding.LEARNED_MSE} counts as learned")
+    started = time.perf_counter()
+
+    def progress(r):
+        print(f"{r['cell']:<4} T={r['length']:<4} test MSE {r['final_test_mse']:.4f} after {r['steps'][-1]} steps "
+              f"({r['seconds']:.1f} s){'  learned' if r['learned'] else ''}", flush=True)
+
+    result = adding.run(settings, progress=None if args.quiet else progress)
+    return _finish(out, "adding", result, adding.table(result), adding.plot, started, args.quiet)
+
+
+def _output_dir(out: str, experiment: str, overwrite: bool) -> Path:
+    """--out as a Path: new or empty, or (with --overwrite) holding only this experiment's files."""
+    path = check_output_dir(out)
+    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    foreign = [name for name in entries if name not in FILES[experiment]]
+    if foreign:
+        raise InputError(f"--out {out} holds files rnnkit lab {experiment} did not write ({foreign[0]}, ...); "
+                         "give a new or empty directory")
+    if entries and not overwrite:
+        raise InputError(f"--out {out} already holds a run of rnnkit lab {experiment}; add --overwrite to replace "
+                         "it, or give a new directory")
+    return path
+
+
+def _finish(out: Path, experiment: str, result: dict, table: str, plot, started: float, quiet: bool) -> int:
+    from rnnkit.fileio import atomic_write_text
+    from rnnkit.lab import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    png, json_file, txt = (out / name for name in FILES[experiment])
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    plot(result, png)
+    report.save_json(result, json_file)
+    atomic_write_text(txt, table + "\n")
+    print(table)
+    if not quiet:
+        took = f"{result['seconds']:.0f} s" if result["seconds"] < 120 else f"{result['seconds'] / 60:.1f} min"
+        print(f"({took}) wrote {png}, {json_file}, {txt}")
+    return 0

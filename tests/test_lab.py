@@ -1,0 +1,168 @@
+"""The RNN lab (rnnkit.lab, rnnkit lab ...): the per-step gradient hook against torch autograd, what the
+gradients do at initialisation, the adding problem's data, and the commands on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.lab import adding, gradients
+from rnnkit.lab.model import SequenceRegressor, init_parameters, mse
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+def _model(cell, scale=None, forget_bias=0.0, hidden=8, seed=0, dtype=np.float64):
+    params = init_parameters(cell, 2, hidden, np.random.default_rng(seed), scale, forget_bias, dtype)
+    return SequenceRegressor(cell, params)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_dh_steps_equal_torch_autograd_through_a_loop_of_cells(cell):
+    torch = pytest.importorskip("torch")
+    T, N, H = 9, 3, 5
+    model = _model(cell, scale=1.3, forget_bias=1.0, hidden=H)
+    x, y = adding.adding_problem(N, T, np.random.default_rng(1))
+    _, dy = mse(model.forward(x), y)
+    dh = np.zeros((T, N, H))
+    grads = model.backward(dy, dh_steps=dh)
+
+    step = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[cell](2, H).double()
+    head = torch.nn.Linear(H, 1).double()
+    with torch.no_grad():
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(step, kind).copy_(torch.from_numpy(model.params[f"rnn.{kind}_l0"]))
+        head.weight.copy_(torch.from_numpy(model.params["head.weight"]))
+        head.bias.copy_(torch.from_numpy(model.params["head.bias"]))
+    xs = torch.from_numpy(x.astype(np.float64))
+    h, c, hs = torch.zeros(N, H, dtype=torch.float64), torch.zeros(N, H, dtype=torch.float64), []
+    for t in range(T):  # the reference semantics: a plain loop, each step's h kept with its gradient
+        if cell == "lstm":
+            h, c = step(xs[:, t], (h, c))
+        else:
+            h = step(xs[:, t], h)
+        h.retain_grad()
+        hs.append(h)
+    loss = ((head(h)[:, 0] - torch.from_numpy(y.astype(np.float64))) ** 2).mean()
+    loss.backward()
+
+    for t in range(T):
+        np.testing.assert_allclose(dh[t], hs[t].grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grads["rnn.weight_hh_l0"], step.weight_hh.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_gradient_norms_are_by_distance_from_the_last_state():
+    model = _model("gru")
+    x, y = adding.adding_problem(4, 7, np.random.default_rng(2))
+    norms = gradients.gradient_norms(model, x, y)
+    _, dy = mse(model.forward(x), y)
+    dh = np.zeros((7, 4, 8))
+    model.backward(dy, dh_steps=dh)
+    assert norms.shape == (7,)
+    assert np.isclose(norms[0], np.linalg.norm(dh[-1])) and np.isclose(norms[6], np.linalg.norm(dh[0]))
+
+
+def test_at_init_a_small_rnn_forgets_where_an_lstm_with_a_forget_bias_does_not():
+    x, y = adding.adding_problem(16, 60, np.random.default_rng(3))
+    rnn = gradients.gradient_norms(_model("rnn", scale=0.5, hidden=16), x, y)
+    lstm = gradients.gradient_norms(_model("lstm", scale=0.5, forget_bias=3.0, hidden=16), x, y)
+    rnn_50, lstm_50 = rnn[50] / rnn[1], lstm[50] / lstm[1]
+    assert rnn_50 < 1e-3 and rnn_50 < 0.5 ** 40  # at most s = 0.5 per step back, and tanh' <= 1
+    assert lstm_50 > 1e-2 and lstm_50 > 1e6 * rnn_50
+    assert np.all(np.diff(np.log(rnn[1:])) < 0)  # shrinks at every step back
+
+
+def test_a_large_recurrent_scale_makes_the_rnn_gradient_grow_with_distance():
+    x, y = adding.adding_problem(16, 60, np.random.default_rng(4))
+    norms = gradients.gradient_norms(_model("rnn", scale=2.0, hidden=16), x, y)
+    assert norms[50] > 100 * norms[1] and all(norms[d + 10] > 1.5 * norms[d] for d in (1, 10, 20, 30, 40))
+
+
+def test_recurrent_scale_sets_every_singular_value():
+    model = _model("gru", scale=1.7, hidden=6)
+    for block in np.split(model.params["rnn.weight_hh_l0"], 3):
+        np.testing.assert_allclose(np.linalg.svd(block, compute_uv=False), 1.7)
+
+
+@pytest.mark.parametrize("length", [2, 7, 50])
+def test_adding_problem_two_markers_one_per_half_target_their_sum(length):
+    x, y = adding.adding_problem(200, length, np.random.default_rng(5))
+    assert x.shape == (200, length, 2) and y.shape == (200,)
+    numbers, markers = x[:, :, 0], x[:, :, 1]
+    assert set(np.unique(markers)) <= {0.0, 1.0} and np.all(markers.sum(axis=1) == 2)
+    half = length // 2
+    assert np.all(markers[:, :half].sum(axis=1) == 1) and np.all(markers[:, half:].sum(axis=1) == 1)
+    assert np.all((numbers >= 0) & (numbers < 1))
+    np.testing.assert_allclose(y, (numbers * markers).sum(axis=1), rtol=1e-6)
+    again, _ = adding.adding_problem(200, length, np.random.default_rng(5))
+    assert np.array_equal(x, again)
+
+
+def test_always_answering_one_scores_the_baseline():
+    _, y = adding.adding_problem(20000, 10, np.random.default_rng(6))
+    assert abs(float(np.mean((y - 1.0) ** 2)) - adding.BASELINE_MSE) < 0.01
+
+
+def test_a_gru_learns_a_short_adding_problem_and_runs_repeat():
+    settings = adding.AddingSettings(lengths=(10,), cells=("gru",), steps=150, eval_every=50, test_size=200)
+    first, second = adding.run(settings), adding.run(settings)
+    assert first["runs"][0]["final_test_mse"] < adding.LEARNED_MSE and first["runs"][0]["learned"]
+    assert [r["test_mse"] for r in first["runs"]] == [r["test_mse"] for r in second["runs"]]
+
+
+def test_lab_adding_writes_its_files_and_keeps_the_backend(tmp_path, capsys):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    out = tmp_path / "adding"
+    assert main(["lab", "adding", "--length", "10", "--steps", "50", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "0.167" in printed and "T=10" in printed and "gru" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["adding.json", "adding.png", "adding.txt"]
+    assert (out / "adding.png").read_bytes().startswith(b"\x89PNG")
+    result = json.loads((out / "adding.json").read_text())
+    assert {r["cell"] for r in result["runs"]} == set(CELLS) and result["baseline_mse"] == pytest.approx(1 / 6)
+    assert (out / "adding.txt").read_text().startswith("test MSE")
+    assert matplotlib.get_backend() == backend
+
+    assert main(["lab", "adding", "--length", "10", "--steps", "5", "--out", str(out)]) == 2  # a run is there
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["lab", "adding", "--length", "10", "--steps", "5", "--out", str(out), "--overwrite", "--quiet"]) == 0
+
+
+def test_lab_gradients_writes_its_files(tmp_path, capsys):
+    out = tmp_path / "gradients"
+    assert main(["lab", "gradients", "--length", "12", "--train-steps", "10", "--clip-steps", "10",
+                 "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "rnn@init" in table and "gru trained" in table and "no clipping" in table
+    assert [line.split()[0] for line in table.splitlines()[2:6]] == ["1", "10", "11", "trained"]
+    result = json.loads((out / "gradients.json").read_text())
+    assert len(result["relative_norm"]["lstm at init"]) == 12 and result["relative_norm"]["rnn trained"][1] == 1.0
+    assert (out / "gradients.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["adding", "--length", "1"], "at least 2"),
+    (["adding", "--cells", "lstm", "cnn"], "unknown cell 'cnn'"),
+    (["adding", "--steps", "0"], "--steps"),
+    (["adding", "--lr", "0"], "--lr"),
+    (["gradients", "--length", "2"], "--length"),
+    (["gradients", "--clip-norm", "-1"], "--clip-norm"),
+    (["gradients", "--out", "{tmp}/file.txt"], "is a file"),
+    (["adding", "--out", "{tmp}/other"], "did not write"),
+])
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, args, message):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.md").write_text("mine")
+    args = [a.format(tmp=tmp_path) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "new")]
+    assert main(["lab", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnkit: error:") and "\n" not in err and message in err
+    assert not (tmp_path / "new").exists()
