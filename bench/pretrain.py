@@ -1,0 +1,219 @@
+"""Pretraining on unlabeled text, then fine-tuning: IMDB against the linear model a user tries first.
+
+    python bench/pretrain.py --data ../shared/data/aclImdb_v1.tar.gz                 # everything (~2.5 h, 2 cores)
+    python bench/pretrain.py --data ... --scratch-bundle runs/imdb-bench               # reuse a from-scratch bundle
+    python bench/pretrain.py --data ... --stages baseline,small                        # some stages only
+    python bench/pretrain.py --data ... --quick                                        # a few minutes: the script works
+
+Side by side in this one script, every model scored on the 25,000 IMDB test
+reviews (read only to score), the results file written after each stage:
+
+  baseline   NB-weighted logistic regression (Wang & Manning 2012's NBSVM
+             features with a logistic loss): binarized word uni+bi+trigrams,
+             the log-count ratio r scales each feature; scikit-learn, fitted on
+             the 25,000 labelled training reviews. Accuracy and seconds.
+  scratch    `rnnkit train imdb` with its defaults (today's model), or the
+             bundle --scratch-bundle names (trained by the same command).
+  pretrain   `rnnkit pretrain --text DATA` (aclImdb train/pos, train/neg,
+             train/unsup: 75,000 reviews; test/ is never read) with
+             --pretrain-options; its validation perplexity and minutes.
+  finetune   `rnnkit train imdb --init LM` with --finetune-options; test
+             accuracy and minutes.
+  small      the small-label regime: a fixed stratified sample of --small
+             labelled reviews (seed 0), trained from scratch and from the
+             pretrained LM, each scored on the 25,000 test reviews.
+
+Writes bench/results/pretrain.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import shlex
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "pretrain.json"
+STAGES = ("baseline", "scratch", "pretrain", "finetune", "small")
+
+
+def rnnkit(*args: str, env: dict | None = None) -> tuple[float, str]:
+    """Run `rnnkit ARGS` as a process; (minutes, stdout). Its stderr (progress) passes through."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], stdout=subprocess.PIPE, text=True,
+                          env=env, check=True)
+    return round((time.perf_counter() - started) / 60, 2), proc.stdout
+
+
+def test_accuracy(bundle: Path, data: Path) -> float:
+    """Accuracy on aclImdb's 25,000 test reviews (`rnnkit evaluate`, torch engine for speed)."""
+    _, out = rnnkit("evaluate", str(bundle), "--data", str(data), "--split", "test", "--json", "--quiet",
+                    "--engine", "torch")
+    return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
+
+
+# --------------------------------------------------------------------------- the baseline
+
+def nb_logistic_regression(data: Path, ngrams: int = 3) -> dict:
+    """NB-weighted logistic regression on binarized word n-grams (1..ngrams): accuracy and seconds."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from rnnkit.tasks.classify.imdb import imdb_split
+
+    train, test = imdb_split(data, "train"), imdb_split(data, "test")
+    started = time.perf_counter()
+    vectorizer = CountVectorizer(ngram_range=(1, ngrams), binary=True, token_pattern=r"(?u)\b\w+\b|[!?]",
+                                 dtype=np.float32)
+    x_train = vectorizer.fit_transform(train.texts)
+    y = np.asarray([label == "positive" for label in train.labels])
+    alpha = 1.0  # Laplace smoothing of the per-class feature counts
+    p = alpha + np.asarray(x_train[y].sum(axis=0)).ravel()
+    q = alpha + np.asarray(x_train[~y].sum(axis=0)).ravel()
+    r = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+    model = LogisticRegression(C=1.0, max_iter=1000, solver="liblinear", dual=True)
+    model.fit(x_train.multiply(r).tocsr(), y)
+    x_test = vectorizer.transform(test.texts).multiply(r).tocsr()
+    accuracy = float(np.mean(model.predict(x_test) == np.asarray([label == "positive" for label in test.labels])))
+    return {"test_accuracy_baseline_nblr": round(accuracy, 4),
+            "baseline_seconds": round(time.perf_counter() - started, 1),
+            "baseline": f"binarized word 1-{ngrams}-grams ({x_train.shape[1]:,} features), NB log-count ratio "
+                        "scaling, LogisticRegression(C=1, liblinear), scikit-learn"}
+
+
+# --------------------------------------------------------------------------- the small-label regime
+
+def small_sample(data: Path, count: int, target: Path, seed: int = 0) -> Path:
+    """An aclImdb tarball with `count` training reviews (stratified: half each class, seeded) and every test one."""
+    from rnnkit.data.imdb import iter_reviews, locate
+
+    reviews = list(iter_reviews(locate(data)))
+    rng = random.Random(seed)
+    chosen = []
+    for label in (0, 1):
+        pool = [r for r in reviews if r.split == "train" and r.label == label]
+        chosen += rng.sample(pool, count // 2)
+    chosen += [r for r in reviews if r.split == "test"]
+    with tarfile.open(target, "w:gz") as archive:
+        for number, review in enumerate(chosen):
+            folder = "pos" if review.label else "neg"
+            body = review.text.encode("utf-8")
+            info = tarfile.TarInfo(f"aclImdb/{review.split}/{folder}/{number}_{review.rating}.txt")
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    return target
+
+
+# --------------------------------------------------------------------------- the run
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="aclImdb_v1.tar.gz or an aclImdb/ folder")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {', '.join(STAGES)}")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "pretrain-bench",
+                        help="where the bundles go (default %(default)s)")
+    parser.add_argument("--scratch-bundle", type=Path, help="a bundle of `rnnkit train imdb` to score, not train")
+    parser.add_argument("--pretrain-options", default="--epochs 1",
+                        help="options of `rnnkit pretrain` (default %(default)r)")
+    parser.add_argument("--finetune-options", default="", help="options of `rnnkit train imdb --init LM`")
+    parser.add_argument("--small", type=int, default=500, help="labelled reviews of the small-label regime")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few minutes: tiny pretraining and fine-tuning, 1-grams baseline (checks the script)")
+    args = parser.parse_args()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if not stages or set(stages) - set(STAGES):
+        parser.error(f"--stages takes a comma-separated list from {', '.join(STAGES)}; got {args.stages!r}")
+    if args.quick:
+        args.pretrain_options += " --max-tokens 200000 --hidden 64 --embedding-dim 64 --vocab-size 5000"
+        args.finetune_options += " --epochs 1"
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    data = Path(args.data)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.quick else {}
+    results.update({"command": "python bench/pretrain.py " + shlex.join(sys.argv[1:]),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "machine": _machine(), "commit": _git_commit()})
+    out_file = RESULTS if not args.quick else Path(tempfile.mkdtemp()) / "pretrain.json"
+    lm, env = work / "lm", {**os.environ}
+
+    def record(**values) -> None:
+        results.update(values)
+        from rnnkit.fileio import atomic_write_text
+
+        atomic_write_text(out_file, json.dumps(results, indent=2) + "\n")
+        print(json.dumps(values), flush=True)
+
+    if "baseline" in stages:
+        record(**nb_logistic_regression(data, ngrams=1 if args.quick else 3))
+    if "scratch" in stages:
+        bundle = args.scratch_bundle
+        minutes = None
+        if bundle is None:
+            bundle = work / "scratch"
+            extra = ["--epochs", "1"] if args.quick else []
+            minutes, _ = rnnkit("train", "imdb", "--data", str(data), "--out", str(bundle), "--overwrite", *extra)
+        record(test_accuracy_scratch=test_accuracy(bundle, data), scratch_minutes=minutes,
+               scratch_bundle=str(bundle))
+    if "pretrain" in stages:
+        minutes, _ = rnnkit("pretrain", "--text", str(data), "--out", str(lm), "--overwrite",
+                            *shlex.split(args.pretrain_options), env=env)
+        metrics = json.loads((lm / "config.json").read_text()).get("metrics", {})
+        record(pretrain_minutes=minutes, lm_val_perplexity=metrics.get("val_perplexity"),
+               lm_val_loss_nats=metrics.get("val_loss"), pretrain_options=args.pretrain_options,
+               pretrain_history=json.loads((lm / "history.json").read_text()).get("epochs"))
+    if "finetune" in stages:
+        bundle = work / "finetuned"
+        minutes, _ = rnnkit("train", "imdb", "--data", str(data), "--init", str(lm), "--out", str(bundle),
+                            "--overwrite", *shlex.split(args.finetune_options), env=env)
+        record(test_accuracy_pretrained=test_accuracy(bundle, data), finetune_minutes=minutes,
+               finetune_options=args.finetune_options)
+        if results.get("pretrain_minutes") is not None:
+            record(pretrained_total_minutes=round(results["pretrain_minutes"] + minutes, 2))
+    if "small" in stages:
+        sample = small_sample(data, args.small, work / f"imdb-{args.small}.tar.gz")
+        for name, init in (("scratch", []), ("pretrained", ["--init", str(lm)])):
+            bundle = work / f"small-{name}"
+            minutes, _ = rnnkit("train", "imdb", "--data", str(sample), "--out", str(bundle), "--overwrite", *init,
+                                *shlex.split(args.finetune_options), env=env)
+            record(**{f"test_accuracy_{args.small}_labels_{name}": test_accuracy(bundle, sample),
+                      f"small_{name}_minutes": minutes})
+    print(f"written to {out_file}")
+    return 0
+
+
+def _machine() -> dict:
+    import torch
+
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    flags = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": flags or platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def _git_commit() -> str | None:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return head or None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
