@@ -113,6 +113,26 @@ def test_a_gru_learns_a_short_adding_problem_and_runs_repeat():
     assert [r["test_mse"] for r in first["runs"]] == [r["test_mse"] for r in second["runs"]]
 
 
+def test_a_cell_trains_alike_whichever_other_cells_are_listed():
+    alone = adding.AddingSettings(lengths=(8,), cells=("lstm",), steps=20, eval_every=10, test_size=50)
+    together = adding.AddingSettings(lengths=(8,), cells=("gru", "lstm"), steps=20, eval_every=10, test_size=50)
+    assert adding.run(alone)["runs"][0]["test_mse"] == adding.run(together)["runs"][1]["test_mse"]
+
+
+def test_the_lab_page_runs(capsys):
+    """docs/lab.md: its ```python blocks run, in order, in one namespace."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "lab.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace: dict = {"__name__": "lab_doc"}
+    for number, code in enumerate(blocks, start=1):
+        exec(compile(code, f"{doc.name} block {number}", "exec"), namespace)
+    assert capsys.readouterr().out.strip()
+
+
 def test_lab_adding_writes_its_files_and_keeps_the_backend(tmp_path, capsys):
     import matplotlib
 
@@ -152,6 +172,8 @@ def test_lab_gradients_writes_its_files(tmp_path, capsys):
     (["adding", "--lr", "0"], "--lr"),
     (["gradients", "--length", "2"], "--length"),
     (["gradients", "--clip-norm", "-1"], "--clip-norm"),
+    (["gradients", "--recurrent-scale", "inf"], "--recurrent-scale"),
+    (["adding", "--forget-bias", "nan"], "--forget-bias"),
     (["gradients", "--out", "{tmp}/file.txt"], "is a file"),
     (["adding", "--out", "{tmp}/other"], "did not write"),
 ])

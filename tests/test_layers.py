@@ -1,6 +1,6 @@
 """The layering rule of DESIGN.md, read from the source: an import only points down, and no import circle.
 
-    cli  >  serve  >  tasks  >  training  >  engines, data, bundle, ...  >  config, errors, fileio, ...
+    cli  >  serve  >  tasks, lab  >  training  >  engines, data, bundle, ...  >  config, errors, fileio, ...
 
 Every `import` in src/rnnkit counts, also those inside functions (they run later, but they are still
 a dependency). The circle check looks at the imports a module runs when it is loaded.
@@ -19,7 +19,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the ones below
     {"rnnkit.numpy_engine", "rnnkit.torch_engine", "rnnkit.data", "rnnkit.bundle", "rnnkit.decoding",
      "rnnkit.metrics"},
     {"rnnkit.training"},
-    {"rnnkit.tasks"},
+    {"rnnkit.tasks", "rnnkit.lab"},  # lab: the RNN lab's experiments, over the engines like a task
     {"rnnkit.serve"},
     {"rnnkit.cli"},
 ]

@@ -60,7 +60,7 @@ def register(commands) -> None:
     a.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], metavar="CELL",
                    help="any of rnn, lstm, gru (default: all three)")
     a.add_argument("--hidden-size", type=int, default=32, help="(default %(default)s)")
-    a.add_argument("--steps", type=int, default=3000, help="training steps at most (default %(default)s)")
+    a.add_argument("--steps", type=int, default=4000, help="training steps at most (default %(default)s)")
     a.add_argument("--batch-size", type=int, default=32, help="(default %(default)s)")
     a.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate (default %(default)s)")
     a.add_argument("--clip-norm", type=float, default=1.0, help="clipping by global norm; 0: none (default %(default)s)")

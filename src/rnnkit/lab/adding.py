@@ -61,7 +61,7 @@ class AddingSettings:
     lengths: tuple[int, ...] = (50, 100, 200)
     cells: tuple[str, ...] = CELLS
     hidden_size: int = 32
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 32
     lr: float = 0.01
     clip_norm: float = 1.0
@@ -80,6 +80,10 @@ class AddingSettings:
         unknown = [c for c in self.cells if c not in CELLS]
         if unknown:
             raise ConfigError(f"--cells: unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
+        numbers = {"lr": self.lr, "clip-norm": self.clip_norm, "forget-bias": self.forget_bias, "stop-at": self.stop_at}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ConfigError(f"--{name} must be a finite number; got {value}")
         if not self.lr > 0 or self.clip_norm < 0 or self.stop_at < 0:
             raise ConfigError(f"--lr must be positive and --clip-norm, --stop-at at least 0; got lr {self.lr}, "
                               f"clip-norm {self.clip_norm}, stop-at {self.stop_at}")
@@ -144,8 +148,8 @@ def run(settings: AddingSettings, progress=None) -> dict:
     with blas.single_threaded():  # the lab's matmuls are small: a second BLAS thread costs more than it saves
         for length in settings.lengths:
             test = adding_problem(settings.test_size, length, np.random.default_rng([settings.seed, length, 1]))
-            for k, cell in enumerate(settings.cells):
-                seed = np.random.SeedSequence([settings.seed, length, 2, k])
+            for cell in settings.cells:  # each cell's seed is its own: the same run whichever cells are listed
+                seed = np.random.SeedSequence([settings.seed, length, 2, CELLS.index(cell)])
                 _, record = train(cell, length, settings, seed, test)
                 runs.append(record)
                 if progress:

@@ -28,6 +28,7 @@ and shown relative to distance 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -84,6 +85,11 @@ class GradientSettings:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
         if self.train_steps < 0:
             raise ConfigError(f"--train-steps must be at least 0; got {self.train_steps}")
+        numbers = {"lr": self.lr, "sgd-lr": self.sgd_lr, "clip-norm": self.clip_norm,
+                   "recurrent-scale": self.recurrent_scale, "forget-bias": self.forget_bias}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ConfigError(f"--{name} must be a finite number; got {value}")
         if not (self.lr > 0 and self.sgd_lr > 0 and self.clip_norm > 0 and self.recurrent_scale > 0):
             raise ConfigError("--lr, --sgd-lr, --clip-norm and --recurrent-scale must be positive; got "
                               f"{self.lr}, {self.sgd_lr}, {self.clip_norm}, {self.recurrent_scale}")
