@@ -171,7 +171,7 @@ def table(result: dict) -> str:
         for n in lengths:
             r = final[cell, n]
             row += f"{r['final_test_mse']:.4f}{'*' if r['learned'] else ' '} @{r['steps'][-1]:<5}".rjust(18)
-        lines.append(row)
+        lines.append(row.rstrip())
     return "\n".join(lines)
 
 
