@@ -161,6 +161,9 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.skip_train:
         results.update(train_default(args.data, bundle))
+        epochs = json.loads((bundle / "history.json").read_text())["epochs"]
+        results["train_epochs"] = [{k: e.get(k) for k in ("epoch", "seconds", "threads", "val_accuracy", "val_loss",
+                                                          "best")} for e in epochs]
     metrics = evaluate(bundle, args.data)
     results.update({"test_accuracy": round(metrics["accuracy"], 4), "test_loss": round(metrics["loss"], 4),
                     "test_confusion_matrix": metrics.get("confusion_matrix") or metrics["report"]["confusion_matrix"], "test_reviews": metrics["count"]})
