@@ -18,7 +18,7 @@ Measured (medians of interleaved runs; which engine goes first alternates):
   best of several, same threads) — their quotient is the fraction of peak;
 - `rnnkit predict --engine numpy|torch BUNDLE "text"` as a whole process
   (interpreter start, imports, bundle load, one prediction), on a default-size
-  untrained sentiment bundle (bidirectional GRU 128, vocabulary 30,000), with
+  untrained classify bundle (bidirectional GRU 128, vocabulary 30,000), with
   rnnkit's bytecode compiled as an installed package has it.
 
 Threads: numpy's BLAS through threadpoolctl, torch.set_num_threads; both --threads (default 2).
@@ -200,7 +200,7 @@ def matmul_peak(repeats: int = 5, size: int = 2048) -> dict:
 
 
 def make_bundle(directory: Path) -> Path:
-    """A default-size, untrained sentiment bundle (what `rnnkit train imdb` writes, minus the training)."""
+    """A default-size, untrained classify bundle (what `rnnkit train imdb` writes, minus the training)."""
     from rnnkit.bundle import save_bundle
     from rnnkit.config import ModelConfig
     from rnnkit.data.vocab import Vocab
@@ -211,8 +211,11 @@ def make_bundle(directory: Path) -> Path:
     vocab = Vocab.build(words, max_size=30000)
     config = ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=128, hidden_size=128, num_layers=1,
                          bidirectional=True, dropout=0.3, pooling="mean_max")
-    save_bundle(directory, "sentiment", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)),
-                settings={"maxlen": 500, "truncating": "pre", "padding": "post", "vocab_size": 30000})
+    from rnnkit.tasks.classify import ClassifySettings
+
+    settings = ClassifySettings(labels=("negative", "positive"), maxlen=500, dataset="imdb")
+    save_bundle(directory, "classify", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)),
+                settings=settings.to_json())
     return directory
 
 

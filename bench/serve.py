@@ -12,7 +12,7 @@ Measures, against one `rnnkit serve BUNDLE` process on 127.0.0.1:
    separates the HTTP cost from the model's;
 3. batched requests ({"texts": [--batch reviews]}), same clients: texts/s;
 4. the model alone, in this process: one review, and a batch of --clients
-   reviews, through SentimentModel.probabilities (the serving engine's cost).
+   reviews, through the predictor's probabilities (the serving engine's cost).
 Requests carry real IMDB test reviews (whole, as people send them) when the
 data set is found (--data, $RNNKIT_IMDB or ../shared/data), else generated
 reviews. Without --bundle, a bundle of the default IMDB model (bi-GRU 128,
@@ -37,7 +37,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,7 +84,7 @@ def random_default_bundle(out: Path, words: list[str]) -> Path:
     from rnnkit.config import ModelConfig
     from rnnkit.data.vocab import Vocab
     from rnnkit.params import parameter_shapes
-    from rnnkit.tasks.sentiment import SentimentSettings
+    from rnnkit.tasks.classify import ClassifySettings
 
     vocab = Vocab.build({w: len(words) - i for i, w in enumerate(dict.fromkeys(words))}, max_size=30000)
     config = ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=128, hidden_size=128,
@@ -93,8 +92,8 @@ def random_default_bundle(out: Path, words: list[str]) -> Path:
     rng = np.random.default_rng(0)
     tensors = {name: rng.uniform(-0.088, 0.088, shape).astype(np.float32)  # U(-1/sqrt(H), 1/sqrt(H))
                for name, shape in parameter_shapes(config).items()}
-    settings = {**asdict(SentimentSettings()), "dataset": "random-weights benchmark bundle"}
-    return save_bundle(out, "sentiment", config, vocab.to_json(), tensors, settings=settings)
+    settings = ClassifySettings(labels=("negative", "positive"), maxlen=500, dataset="imdb").to_json()
+    return save_bundle(out, "classify", config, vocab.to_json(), tensors, settings=settings)
 
 
 # --------------------------------------------------------------------------- the server
@@ -222,7 +221,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bundle", help="sentiment bundle to serve (default: the IMDB architecture, random weights)")
+    parser.add_argument("--bundle", help="bundle to serve, as `rnnkit train imdb` writes it (default: the IMDB "
+                                         "architecture, random weights)")
     parser.add_argument("--data", help="IMDB tarball for request texts (default: $RNNKIT_IMDB, ../shared/data)")
     parser.add_argument("--engine", choices=("numpy", "torch"), default="numpy")
     parser.add_argument("--workers", type=int, default=2, help="rnnkit serve --workers (default %(default)s: the cores)")
