@@ -595,3 +595,47 @@ def test_no_generate_body_ever_causes_a_server_error(lm_client, body, path):
     assert response.status_code < 500, response.text
     if response.status_code != 200:
         assert response.json()["error"]["status"] == response.status_code
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A small trained 3-class classify bundle, loaded."""
+    import csv
+
+    import rnnkit
+
+    root = tmp_path_factory.mktemp("classify-serve")
+    words = {"billing": "invoice refund charge", "login": "password locked reset", "crash": "crash freeze error"}
+    with open(root / "t.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(150):
+            label = sorted(words)[i % 3]
+            writer.writerow([f"{words[label]} please help {i % 7}", label])
+    rnnkit.train("classify", data=root / "t.csv", out=root / "run", epochs=3, hidden=8, embedding_dim=8, lr=0.02,
+                 quiet=True, engine="numpy")
+    return load_predictor(root / "run", engine=ENGINE)
+
+
+def test_classify_requests_share_the_batcher_and_answer_unreadable_texts_in_place(classifier):
+    calls = []
+    real = classifier.probabilities
+
+    class Counting:  # the predictor, counting model calls
+        def __getattr__(self, name):
+            return getattr(classifier, name)
+
+        def probabilities(self, sequences):
+            calls.append(len(sequences))
+            return real(sequences)
+
+    with TestClient(create_app(Counting(), LIMITS, engine=ENGINE)) as test_client:
+        assert test_client.app.state.batcher is not None  # bounded queue, batched model calls, as sentiment
+        answer = post(test_client, "/v1/predict", {"texts": ["refund my invoice", "zzz qqq", "password reset"]})
+        predictions = answer.json()["predictions"]
+        assert [p.get("label") for p in predictions] == ["billing", None, "login"]
+        assert "error" in predictions[1] and calls == [2]  # the two readable texts in one call
+        assert_error(post(test_client, "/v1/predict", {"text": "zzz qqq"}), 422, "cannot be classified")
+        explained = post(test_client, "/v1/explain", {"text": "my password is locked", "top_k": 2}).json()
+        assert explained["explained"] == "login" and len(explained["words"]) == 2
+        assert explained == classifier.explain("my password is locked", 2, LIMITS.explain_max_words)

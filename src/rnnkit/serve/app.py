@@ -187,7 +187,8 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     service = SentimentService(predictor, limits) if task == "sentiment" else None
     generator = GenerationService(predictor, limits) if task == "charlm" else None
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
-    batcher = Batcher(service.probabilities, limits.batch_texts, limits.max_queued_texts, model_thread) if service else None
+    model_fn = service.probabilities if service else predictor.probabilities if task == "classify" else None
+    batcher = Batcher(model_fn, limits.batch_texts, limits.max_queued_texts, model_thread) if model_fn else None
 
     @asynccontextmanager
     async def lifespan(app):
@@ -273,19 +274,28 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         @app.post("/v1/predict", summary="labels of one or many texts (classify bundles: label, score, "
                   "every class's probability)", responses=ERROR_RESPONSES)
         async def predict_labels(request: PredictRequest):
-            texts = [cut(t) for t in request.all_texts(limits)]
-            loop = asyncio.get_running_loop()
-            results = await in_time(loop.run_in_executor(model_thread, lambda: predictor.predict(texts)))
-            if request.texts is None and "error" in results[0]:
-                raise ApiError(422, results[0]["error"])  # one text: its error is the answer
-            return JSON(request.answer("prediction", results))
+            answers, readable = [], []
+            for text in request.all_texts(limits):
+                try:
+                    ids, facts = predictor.encode(cut(text))
+                except InputError as exc:
+                    if request.texts is None:
+                        raise ApiError(422, str(exc)) from None  # one text: its error is the answer
+                    answers.append({"error": str(exc)})  # in a batch: a record in its place
+                    continue
+                answers.append(facts)
+                readable.append((len(answers) - 1, ids))
+            probabilities = await model_call([ids for _, ids in readable]) if readable else []
+            for (number, _), p in zip(readable, probabilities):
+                answers[number] = {**predictor.answer(p), **answers[number]}
+            return JSON(request.answer("prediction", answers))
 
         @app.post("/v1/explain", summary="prediction and the words that pushed it most (leave one word out)",
                   responses=ERROR_RESPONSES)
         async def explain_label(request: ExplainRequest):
-            loop = asyncio.get_running_loop()
-            work = lambda: predictor.explain(cut(request.text), request.top_k, limits.explain_max_words)  # noqa: E731
-            return JSON(await in_time(loop.run_in_executor(model_thread, work)))
+            plan = predictor.explain_plan(cut(request.text), limits.explain_max_words)
+            probabilities = await model_call(plan["sequences"])
+            return JSON(predictor.explain_result(plan, probabilities, request.top_k))
     else:
         not_here("/v1/predict", "labels of one or many texts", "sentiment or classify")
         not_here("/v1/explain", "prediction and the words that pushed it most", "sentiment or classify")

@@ -99,10 +99,12 @@ class ClassifierModel(BasePredictor):
                 answers[number] = {"error": str(exc)}
         probs = self.probabilities([ids for _, ids, _ in encoded]) if encoded else np.zeros((0, len(self.labels)))
         for (number, _, facts), p in zip(encoded, probs):
-            answers[number] = {**self._answer(p, top), **facts}
+            answers[number] = {**self.answer(p, top), **facts}
         return answers
 
-    def _answer(self, p: np.ndarray, top: int | None) -> dict:
+    def answer(self, p: np.ndarray, top: int | None = None) -> dict:
+        """The answer for one text's class probabilities p (K,): label, score, every class's probability
+        (multi-label: the labels at or over the threshold; `top`: the `top` most probable classes)."""
         best = int(np.argmax(p))
         answer = {"label": self.labels[best], "score": float(p[best]),
                   "probabilities": {label: float(q) for label, q in zip(self.labels, p)}}
@@ -116,11 +118,19 @@ class ClassifierModel(BasePredictor):
     def explain(self, text: str, top_k: int = 10, max_words: int = 1000) -> dict:
         """The prediction and the words that pushed it most: the predicted class's probability with each
         distinct word left out (at most `max_words`), largest change first."""
+        plan = self.explain_plan(text, max_words)
+        return self.explain_result(plan, self.probabilities(plan["sequences"]), top_k)
+
+    def explain_plan(self, text: str, max_words: int = 1000) -> dict:
+        """The text and its leave-one-word-out variants, ready for one model call (`explain_result` reads it)."""
         ids, facts = self.encode(text)
         plan = explain_plan(ids, tokenize(text), self.settings.maxlen, self.settings.truncating, max_words)
-        probs = self.probabilities(plan["sequences"])
+        return {**plan, "facts": facts}
+
+    def explain_result(self, plan: dict, probs: np.ndarray, top_k: int) -> dict:
+        """`explain`'s answer from the plan's class probabilities (1 + words, K)."""
         label = int(np.argmax(probs[0]))
-        return {"prediction": {**self._answer(probs[0], None), **facts}, "explained": self.labels[label],
+        return {"prediction": {**self.answer(probs[0]), **plan["facts"]}, "explained": self.labels[label],
                 "words": word_effects(plan, probs[:, label], top_k), "words_considered": len(plan["words"]),
                 "words_total": plan["words_total"]}
 
