@@ -329,4 +329,12 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-__all__ = ["ModelConfig", "TrainConfig", "CELLS", "GATES", "ARCHITECTURES", "POOLINGS", "dumps"]
+def finite_json(value: Any) -> Any:
+    """`value` (JSON-able) with every NaN, Infinity and -Infinity replaced by None (JSON has no such numbers).
+
+    A round trip through the C encoder and decoder, so a deeply nested value costs no Python recursion.
+    """
+    return json.loads(json.dumps(value, allow_nan=True), parse_constant=lambda _: None)
+
+
+__all__ = ["ModelConfig", "TrainConfig", "CELLS", "GATES", "ARCHITECTURES", "POOLINGS", "dumps", "finite_json"]

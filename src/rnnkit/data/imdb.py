@@ -302,14 +302,14 @@ def _tokenize_source(source: Path, progress: bool) -> ImdbCorpus:
         labels[review.split].append(review.label)
     if empty:
         print(f"rnnkit: warning: skipped {len(empty)} review(s) with no words (first: {empty[0]})", file=sys.stderr)
-    _check_complete(source, labels)
+    check_complete(source, labels)
     counts = count_tokens(tokens["train"])  # the test split never shapes the vocabulary
     vocab = Vocab.build(counts)
     ids = {s: [np.asarray(vocab.encode(t), dtype=np.int32) for t in tokens[s]] for s in SPLITS}
     return ImdbCorpus(list(vocab.tokens[2:]), ids, {s: np.asarray(labels[s], dtype=np.int64) for s in SPLITS})
 
 
-def _check_complete(source: Path, labels: dict[str, list[int]]) -> None:
+def check_complete(source: Path, labels: dict[str, list[int]]) -> None:
     for split in SPLITS:
         got = np.bincount(labels[split], minlength=2) if labels[split] else np.zeros(2, int)
         if got.min() == 0:

@@ -5,10 +5,10 @@ is never switched) and JSON, each saved atomically; PNGs carry rnnkit's name in 
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
+from rnnkit.config import finite_json
 from rnnkit.fileio import WRITTEN_BY, atomic_path, atomic_write_text
 
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
@@ -34,16 +34,6 @@ def save_png(fig, target: str | Path) -> None:
 
 def save_json(result: dict, target: str | Path) -> None:
     """Write `result` as JSON at `target`, atomically; NaN and infinities (a diverged run) become null."""
-    text = json.dumps(_finite(result), indent=1)
+    text = json.dumps(finite_json(result), indent=1)
     text = re.sub(r"\[\s+([-+.,\deEnul\s]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
     atomic_write_text(target, text + "\n")  # lists of numbers on one line each
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from starlette.exceptions import HTTPException
 
 from rnnkit import __version__
+from rnnkit.config import finite_json
 from rnnkit.errors import InputError, RnnkitError
 from rnnkit.serve.batcher import Batcher, QueueFull
 from rnnkit.serve.charlm import NDJSON, GenerateResponse, GenerationService
@@ -337,14 +338,6 @@ def _labels_of(predictor) -> list[str] | None:
     """A classifier's class names (in id order), for /v1/model; None for a task without labels."""
     labels = getattr(predictor, "labels", None)
     return list(labels) if labels is not None else None
-
-
-def finite_json(value: Any) -> Any:
-    """`value` (JSON-able) with every NaN, Infinity and -Infinity replaced by None (null).
-
-    A round trip through the C encoder and decoder, so a deeply nested value costs no Python recursion.
-    """
-    return json.loads(json.dumps(value, allow_nan=True), parse_constant=lambda _: None)
 
 
 def _cap_source(text: str, max_chars: int, truncate: bool) -> str:

@@ -174,6 +174,17 @@ def score_chunks(ids: np.ndarray, chunk: int) -> Iterator[tuple[np.ndarray, np.n
 # --------------------------------------------------------------------------- sampling
 
 
+def check_prime_text(prime) -> None:
+    """InputError naming the fix for a prime that is not text, is longer than MAX_PRIME_CHARS, or holds a lone
+    surrogate (both language models read primes the same way)."""
+    if not isinstance(prime, str):
+        raise InputError(f"the prime must be text; got {type(prime).__name__}")
+    if len(prime) > MAX_PRIME_CHARS:
+        raise InputError(f"the prime has {len(prime)} characters; at most {MAX_PRIME_CHARS} are read")
+    if any("\ud800" <= c <= "\udfff" for c in prime):
+        raise InputError("the prime is not valid Unicode text (it holds a lone surrogate); re-encode it as UTF-8")
+
+
 def check_sampling(length: int, temperature: float, top_k: int | None, seed: int | None, unit: str,
                    choices: int) -> None:
     """InputError naming the fix for a length (in `unit`s), temperature, top-k (of `choices`) or seed that

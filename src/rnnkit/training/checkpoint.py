@@ -24,11 +24,10 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from rnnkit.config import dumps
+from rnnkit.config import dumps, finite_json
 from rnnkit.errors import TrainingError
 from rnnkit.fileio import TEMP_SUFFIX, atomic_write_bytes
 
@@ -79,7 +78,7 @@ def save_checkpoint(out_dir: Path, engine: str, tensors: dict[str, np.ndarray], 
         "engine_state": engine_state,
         "python_rng": _python_rng_state(),
     }
-    metadata = {"checkpoint": dumps(_finite_json(document))}
+    metadata = {"checkpoint": dumps(finite_json(document))}  # an unset best loss (inf) is stored as null
     # serialise in memory, then write through the OS: a full disk is an OSError, never torn state
     atomic_write_bytes(directory / STATE_FILE, save(arrays, metadata=metadata))
     return directory
@@ -142,12 +141,3 @@ def _to_tuple(state: list) -> tuple:
     return version, tuple(internal), gauss
 
 
-def _finite_json(value: Any) -> Any:
-    """JSON has no Infinity: store an unset best loss as null."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_json(v) for v in value]
-    return value

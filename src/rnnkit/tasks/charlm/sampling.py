@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnkit.data.text import UNK_ID, CharVocab, describe_characters
 from rnnkit.errors import InputError
-from rnnkit.tasks.lm import (MAX_LENGTH, MAX_PRIME_CHARS, PRIME_CHUNK, check_sampling, one_thread, pick_next,
+from rnnkit.tasks.lm import (MAX_LENGTH, MAX_PRIME_CHARS, PRIME_CHUNK, check_prime_text, check_sampling, one_thread, pick_next,
                              sample_ids)
 
 __all__ = ["MAX_LENGTH", "MAX_PRIME_CHARS", "PRIME_CHUNK", "check_generation", "check_prime", "start_ids",
@@ -33,12 +33,7 @@ def check_generation(vocab: CharVocab, prime: str, length: int, temperature: flo
 
 
 def check_prime(vocab: CharVocab, prime: str) -> None:
-    if not isinstance(prime, str):
-        raise InputError(f"the prime must be text; got {type(prime).__name__}")
-    if len(prime) > MAX_PRIME_CHARS:
-        raise InputError(f"the prime has {len(prime)} characters; at most {MAX_PRIME_CHARS} are read")
-    if any("\ud800" <= c <= "\udfff" for c in prime):
-        raise InputError("the prime is not valid Unicode text (it holds a lone surrogate); re-encode it as UTF-8")
+    check_prime_text(prime)
     unknown = vocab.unknown_characters(prime)
     if unknown:
         raise InputError(f"the prime has {len(unknown)} character(s) the model never saw in training: "

@@ -16,7 +16,7 @@ SPLITS = ("train", "test")
 
 def imdb_split(source, split: str = "train") -> LabelledTexts:
     """The labelled reviews of one aclImdb split ("train" or "test"); `source` as `rnnkit.data.imdb.locate` takes."""
-    from rnnkit.data.imdb import _check_complete, iter_reviews, locate
+    from rnnkit.data.imdb import check_complete, iter_reviews, locate
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -28,6 +28,6 @@ def imdb_split(source, split: str = "train") -> LabelledTexts:
         if review.split == split:
             texts.append(review.text)
             labels.append(LABELS[review.label])
-    _check_complete(path, seen)  # a split or a class missing: a broken download, said before any training
+    check_complete(path, seen)  # a split or a class missing: a broken download, said before any training
     return LabelledTexts(texts, labels, f"{path} ({split})", text_field="review files",
                          label_field="pos/neg folders")

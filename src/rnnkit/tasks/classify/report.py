@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 from pathlib import Path
 
-from rnnkit.config import TrainConfig
+from rnnkit.config import TrainConfig, finite_json
 from rnnkit.data.labelled import LabelledTexts, class_counts
 from rnnkit.fileio import atomic_write_text
 from rnnkit.metrics import format_report, plot_confusion_matrix
@@ -36,7 +35,7 @@ def write_report(out_dir: str | Path, split: LabelledTexts, split_name: str, tra
     model = ClassifierModel(load_bundle(out_dir), "numpy")
     evaluation = model.evaluate(split.texts, split.labels)
     evaluation.update({"split": split_name, "source": split.source})
-    atomic_write_text(out_dir / EVALUATION_FILE, json.dumps(_finite(evaluation), indent=2, ensure_ascii=False))
+    atomic_write_text(out_dir / EVALUATION_FILE, json.dumps(finite_json(evaluation), indent=2, ensure_ascii=False))
     if not model.settings.multi_label:
         plot_confusion_matrix(evaluation["report"]["confusion_matrix"], list(model.labels), out_dir / CONFUSION_FILE)
     atomic_write_text(out_dir / CARD_FILE, model_card(model, evaluation, training, train_config, engine, command))
@@ -110,14 +109,3 @@ def _vectors_lines(embeddings: dict | None) -> list[str]:
             + ("" if tokens is None else f", {tokens:.1%} of the training tokens")
             + ("; frozen in training (the other words keep random vectors)" if embeddings["frozen"] else
                "; fine-tuned in training (the other words' vectors learned from a random start)")]
-
-
-def _finite(value):
-    """`value` with NaN and infinities as None (JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

@@ -16,8 +16,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from rnnkit.data.vocab import PAD_ID, UNK_ID, Vocab, tokenize
-from rnnkit.errors import InputError
-from rnnkit.tasks.lm import MAX_PRIME_CHARS, check_sampling
+from rnnkit.tasks.lm import check_prime_text, check_sampling
 from rnnkit.tasks.wordlm.data import EOS_ID
 
 NEVER_DRAWN = (PAD_ID, UNK_ID)
@@ -28,12 +27,7 @@ def check_generation(vocab: Vocab, prime: str, length: int, temperature: float, 
                      seed: int | None) -> None:
     """InputError naming the fix for any unusable generation option."""
     check_sampling(length, temperature, top_k, seed, "words", len(vocab) - len(NEVER_DRAWN))
-    if not isinstance(prime, str):
-        raise InputError(f"the prime must be text; got {type(prime).__name__}")
-    if len(prime) > MAX_PRIME_CHARS:
-        raise InputError(f"the prime has {len(prime)} characters; at most {MAX_PRIME_CHARS} are read")
-    if any("\ud800" <= c <= "\udfff" for c in prime):
-        raise InputError("the prime is not valid Unicode text (it holds a lone surrogate); re-encode it as UTF-8")
+    check_prime_text(prime)
 
 
 def start_ids(vocab: Vocab, prime: str) -> np.ndarray:
