@@ -85,3 +85,22 @@ def test_bad_sources_are_refused_in_one_line(source, tmp_path, capsys):
         PretrainedEncoder.load(tmp_path / "lm")
     assert main([*common, "--init", str(tmp_path / "lm")]) == 2
     assert "holds a charlm model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_gradual_unfreezing_trains_only_the_head_in_the_first_epoch(source, tmp_path, engine):
+    """ULMFiT's fine-tuning options from the command line: after one epoch the encoder is still the source's."""
+    if engine == "torch":
+        pytest.importorskip("torch")
+    out = tmp_path / "ft"
+    code = main(["train", "classify", "--data", str(source / "tickets.csv"), "--out", str(out), "--init",
+                 str(source / "source"), "--epochs", "1", "--quiet", "--engine", engine, "--gradual-unfreeze",
+                 "--layer-lr-decay", "2.6", "--lr-schedule", "linear", "--warmup", "0.1"])
+    assert code == 0
+    tuned, pretrained = load_bundle(out), load_bundle(source / "source")
+    for name, value in pretrained.tensors.items():
+        if name.startswith(("embedding.", "rnn.")):
+            np.testing.assert_array_equal(tuned.tensors[name], value, err_msg=name)
+    assert not np.array_equal(tuned.tensors["head.weight"], pretrained.tensors["head.weight"])
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["gradual_unfreeze"] is True and train["layer_lr_decay"] == 2.6 and train["lr_schedule"] == "linear"

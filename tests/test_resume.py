@@ -48,9 +48,13 @@ def _loss_module(engine):
     return rnnkit.numpy_engine.losses
 
 
+FINE_TUNING = dict(lr_schedule="linear", warmup=0.2, layer_lr_decay=2.6, gradual_unfreeze=True)
+
+
+@pytest.mark.parametrize("schedule", [{}, FINE_TUNING], ids=["exponential", "fine-tuning"])
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
-def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeypatch, engine):
-    sentiment.train(**_setup(tmp_path, "straight"), engine=engine)
+def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeypatch, engine, schedule):
+    sentiment.train(**_setup(tmp_path, "straight", **schedule), engine=engine)
     reference = _final_weights(tmp_path / "straight")
 
     module = _loss_module(engine)
@@ -64,7 +68,7 @@ def test_sigterm_mid_epoch_then_resume_gives_identical_weights(tmp_path, monkeyp
         return real_bce(*args, **kwargs)
 
     monkeypatch.setattr(module, "binary_cross_entropy_with_logits", signalling)
-    setup = _setup(tmp_path, "stopped")
+    setup = _setup(tmp_path, "stopped", **schedule)
     with pytest.raises(TrainingInterrupted) as info:
         sentiment.train(**setup, engine=engine)
     assert info.value.exit_code == 128 + signal.SIGTERM and "--resume" in str(info.value)

@@ -50,6 +50,7 @@ ATTENTIONS = ("none", "bahdanau", "luong")
 OUTPUT_LAYERS = ("dense", "tied", "adaptive")
 ADAPTIVE_DIV = 4  # each adaptive-softmax cluster's projection is 4x narrower than the one before (torch's div_value)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("exponential", "linear", "cosine")
 # Upper bounds on a model's sizes: far above any model rnnkit trains (IMDB: 30,000 words, 128 units, 1-2 layers),
 # low enough that a hostile config.json cannot make the loader build millions of names or huge shapes
 MAX_LAYERS = 16
@@ -256,9 +257,19 @@ class TrainConfig:
         seed: seeds weight init, data order and dropout.
         threads: torch intra-op threads, or numpy's BLAS threads on the numpy engine (0 = every core).
         device: "cpu", "cuda" or "cuda:N".
-        lr_decay: multiply the learning rate by this after each epoch (1 = constant).
+        lr_decay: multiply the learning rate by this after each epoch (1 = constant); the
+            "exponential" schedule only.
         checkpoint_every: save the resumable training state every this many steps
             (0 = only at epoch ends and when interrupted).
+        lr_schedule: exponential (lr_decay per epoch) | linear | cosine (per step, from the
+            learning rate down to 0 at the last step of `epochs`), after the warm-up.
+        warmup: share of the run's steps (epochs x steps per epoch) over which the learning rate
+            rises linearly from lr/steps to lr (0 = none).
+        layer_lr_decay: discriminative learning rates (Howard & Ruder 2018): each layer below the
+            head learns at the rate of the one above divided by this (2.6 in ULMFiT; 1 = one rate).
+        gradual_unfreeze: train only the head in epoch 1, then one more layer each epoch, from the
+            top recurrent layer down to the embedding (ULMFiT); frozen layers take no step.
+        See `rnnkit.training.schedule` for the layers.
     """
 
     epochs: int = 10
@@ -275,6 +286,10 @@ class TrainConfig:
     device: str = "cpu"
     lr_decay: float = 1.0
     checkpoint_every: int = 200
+    lr_schedule: str = "exponential"
+    warmup: float = 0.0
+    layer_lr_decay: float = 1.0
+    gradual_unfreeze: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -295,6 +310,12 @@ class TrainConfig:
         _check_number("validation_fraction", "--val-fraction", self.validation_fraction, 0.0, 1.0,
                       low_open=True, high_open=True)
         _check_number("lr_decay", "--lr-decay", self.lr_decay, 0.0, 1.0, low_open=True)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_number("warmup", "--warmup", self.warmup, 0.0, 1.0, high_open=True)
+        _check_number("layer_lr_decay", "--layer-lr-decay", self.layer_lr_decay, 1.0, 1000.0)
+        if not isinstance(self.gradual_unfreeze, bool):
+            raise ConfigError(f"gradual_unfreeze (--gradual-unfreeze) must be true or false; "
+                              f"got {_short(self.gradual_unfreeze)}")
         for name, flag in (("patience", "--patience"), ("threads", "--threads"),
                            ("checkpoint_every", "--checkpoint-every"), ("seed", "--seed")):
             value = getattr(self, name)

@@ -63,7 +63,18 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--batch-size", type=int, default=d["batch_size"], help="(default %(default)s)")
     group.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default=d["optimizer"], help="(default %(default)s)")
     group.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
-    group.add_argument("--lr-decay", type=float, default=1.0, help="multiply the learning rate by this each epoch")
+    group.add_argument("--lr-decay", type=float, default=1.0,
+                       help="multiply the learning rate by this each epoch (--lr-schedule exponential)")
+    group.add_argument("--lr-schedule", choices=("exponential", "linear", "cosine"), default="exponential",
+                       help="exponential: --lr-decay per epoch; linear or cosine: down to 0 at the last step of "
+                            "--epochs, per step (default %(default)s)")
+    group.add_argument("--warmup", type=float, default=0.0,
+                       help="share of the run's steps over which the learning rate rises from 0 (default 0)")
+    group.add_argument("--layer-lr-decay", type=float, default=1.0,
+                       help="discriminative fine-tuning: each layer below the head learns at the rate of the one "
+                            "above / this (ULMFiT: 2.6; default 1 = one rate)")
+    group.add_argument("--gradual-unfreeze", action="store_true",
+                       help="epoch 1 trains the head only, each later epoch one more layer, top down (ULMFiT)")
     group.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (AdamW-style for adam)")
     group.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="clip gradient global norm; 0 = off (default %(default)s)")
     group.add_argument("--patience", type=int, default=d["patience"],
@@ -102,7 +113,8 @@ def train_config_from(args):
                        learning_rate=args.lr, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
                        clip_norm=args.clip_norm, patience=args.patience, validation_fraction=args.val_fraction,
                        seed=args.seed, threads=args.threads, device=args.device,
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, lr_schedule=args.lr_schedule, warmup=args.warmup,
+                       layer_lr_decay=args.layer_lr_decay, gradual_unfreeze=args.gradual_unfreeze)
 
 
 def run_options(args) -> dict:

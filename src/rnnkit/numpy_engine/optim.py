@@ -4,6 +4,11 @@ Parameters and gradients are dicts name -> array; `step` updates the
 parameters in place (layers hold them by reference). g gradient, p parameter,
 lr learning rate, t step count (from 1).
 
+Each parameter keeps its own step count t and may scale the learning rate
+(`lr_scale`, e.g. discriminative fine-tuning): as torch.optim does, a parameter
+absent from a step's gradients (frozen for now) is not touched and its t does
+not advance, so a layer unfrozen late starts its Adam bias correction at t = 1.
+
     SGD      b = momentum b + g (b = g at t=1);  p -= lr b
     RMSprop  v = alpha v + (1 - alpha) g^2;      p -= lr g / (sqrt(v) + eps)
     Adam     m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2
@@ -27,12 +32,23 @@ class Optimizer:
     def __init__(self, params: dict[str, np.ndarray], lr: float, weight_decay: float = 0.0) -> None:
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.state: dict[str, dict[str, np.ndarray]] = {name: {} for name in params}
-        self.t = 0
+        self.steps: dict[str, int] = {name: 0 for name in params}  # per parameter, as torch's state["step"]
+        self.lr_scale: dict[str, float] = {}  # name -> multiplier of lr (absent: 1)
+
+    @property
+    def t(self) -> int:
+        """Steps taken (the most any parameter has taken)."""
+        return max(self.steps.values(), default=0)
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
-        self.t += 1
-        for name, p in self.params.items():
-            self._update(p, grads[name], self.state[name])
+        """Update the parameters named in `grads` (the others, frozen for now, are left alone)."""
+        for name, g in grads.items():
+            self.steps[name] += 1
+            self._update(self.params[name], g, self.state[name], self.lr * self.lr_scale.get(name, 1.0),
+                         self.steps[name])
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, lr: float, t: int) -> None:
+        raise NotImplementedError
 
     def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         return g + self.weight_decay * p if self.weight_decay else g
@@ -43,7 +59,7 @@ class SGD(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.momentum = momentum
 
-    def _update(self, p, g, state) -> None:
+    def _update(self, p, g, state, lr, t) -> None:
         g = self._decayed(p, g)
         if self.momentum:
             if "b" not in state:
@@ -52,7 +68,7 @@ class SGD(Optimizer):
                 state["b"] *= self.momentum
                 state["b"] += g
             g = state["b"]
-        p -= self.lr * g
+        p -= lr * g
 
 
 class RMSprop(Optimizer):
@@ -61,12 +77,12 @@ class RMSprop(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.alpha, self.eps = alpha, eps
 
-    def _update(self, p, g, state) -> None:
+    def _update(self, p, g, state, lr, t) -> None:
         g = self._decayed(p, g)
         v = state.setdefault("v", np.zeros_like(p))
         v *= self.alpha
         v += (1.0 - self.alpha) * g * g
-        p -= self.lr * g / (np.sqrt(v) + self.eps)
+        p -= lr * g / (np.sqrt(v) + self.eps)
 
 
 class Adam(Optimizer):
@@ -75,10 +91,10 @@ class Adam(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.betas, self.eps, self.decoupled = betas, eps, decoupled
 
-    def _update(self, p, g, state) -> None:
+    def _update(self, p, g, state, lr, t) -> None:
         b1, b2 = self.betas
         if self.decoupled:
-            p *= 1.0 - self.lr * self.weight_decay
+            p *= 1.0 - lr * self.weight_decay
         else:
             g = self._decayed(p, g)
         m = state.setdefault("m", np.zeros_like(p))
@@ -87,8 +103,8 @@ class Adam(Optimizer):
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * g * g
-        step_size = self.lr / (1.0 - b1 ** self.t)
-        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** self.t) + self.eps
+        step_size = lr / (1.0 - b1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + self.eps
         p -= step_size * m / denom
 
 

@@ -16,7 +16,11 @@ requires_grad False; numpy, the names in the model's `frozen` set.
 
 Both follow `TrainConfig`: adam (decoupled weight decay, as AdamW), rmsprop
 (Keras' rho 0.9, eps 1e-7), sgd (momentum); clipping by global norm; the
-learning rate multiplied by `lr_decay` after each epoch. Resumable state is
+learning rate of each step and the layers that train in each epoch from
+`rnnkit.training.schedule` (`set_position`, called before every step): warm-up,
+exponential/linear/cosine decay, discriminative rates per layer, gradual
+unfreezing. A layer not yet unfrozen takes no step (no update, no weight decay,
+its Adam step count waits), on both engines alike. Resumable state is
 plain arrays (saved as safetensors) plus JSON, never pickle. torch is imported
 only by TorchBackend, so numpy training runs without it.
 
@@ -39,6 +43,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from rnnkit.config import TrainConfig
+from rnnkit.training import schedule
 
 
 class NonFiniteLoss(Exception):
@@ -73,7 +78,8 @@ def make_backend(model: Any, config: TrainConfig, seed: int = 0, group=None):
 
 
 class TorchBackend:
-    """An nn.Module with its torch optimizer and ExponentialLR schedule (and DDP under torchrun).
+    """An nn.Module with its torch optimizer (one param group per layer depth when the schedule needs it),
+    and DDP under torchrun.
 
     `model` is the plain module (snapshots, checkpoints, bundles); `train_model`
     is what the task's step calls: the module itself, or its DistributedDataParallel
@@ -91,7 +97,8 @@ class TorchBackend:
         self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
         self.train_model = self.group.wrap(model)
         self.optimizer = make_torch_optimizer(model, config)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_decay)
+        self.frozen_now: list = []  # parameters gradual unfreezing has not reached yet
+        self.trainable_below: int | None | str = "unset"
         if self.group.rank:
             self.seed_rank(0)
 
@@ -113,6 +120,8 @@ class TorchBackend:
             raise NonFiniteLoss(checked)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for p in self.frozen_now:  # (under DDP they still get gradients) no step, no weight decay
+            p.grad = None
         if self.config.clip_norm:
             self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
@@ -127,12 +136,25 @@ class TorchBackend:
         with self.torch.no_grad():
             yield
 
-    def end_epoch(self) -> None:
-        self.scheduler.step()
+    def set_position(self, epoch: int, step: int, total_steps: int) -> None:
+        """The learning rates of step `step` (0-based, of the run) in `epoch`, and the layers that train."""
+        lr = schedule.learning_rate(self.config, epoch, step, total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        below = schedule.trainable_below(self.config, epoch)
+        if below != self.trainable_below:
+            self.trainable_below = below
+            self.frozen_now = [p for group in self.optimizer.param_groups if below is not None
+                               and group.get("depth", 0) >= below for p in group["params"]]
+            if not self.group.active:  # one process: frozen layers skip backward; DDP needs a fixed set
+                for group in self.optimizer.param_groups:
+                    for p in group["params"]:
+                        p.requires_grad_(below is None or group.get("depth", 0) < below)
 
     @property
     def learning_rate(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        """The top layer's learning rate at the last step."""
+        return self.optimizer.param_groups[0]["lr"] / self.optimizer.param_groups[0].get("lr_scale", 1.0)
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """A copy of the model's weights (state_dict names), as numpy arrays."""
@@ -144,8 +166,7 @@ class TorchBackend:
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Model, optimizer tensors and torch RNG as arrays; optimizer hyper-parameters and schedule as JSON."""
         tensors = {f"model.{k}": v for k, v in self.snapshot().items()}
-        meta = {"param_groups": self.optimizer.state_dict()["param_groups"], "scalars": {},
-                "scheduler": self.scheduler.state_dict()}
+        meta = {"param_groups": self.optimizer.state_dict()["param_groups"], "scalars": {}}
         for index, entry in self.optimizer.state_dict()["state"].items():
             for name, value in entry.items():
                 if self.torch.is_tensor(value):
@@ -168,7 +189,6 @@ class TorchBackend:
             index, name = key.split(".", 1)
             state.setdefault(int(index), {})[name] = value
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        self.scheduler.load_state_dict(meta["scheduler"])
         if "rng.torch" in tensors:  # absent only for a rank the checkpoint's run did not have
             torch.set_rng_state(torch.from_numpy(tensors["rng.torch"]))
         if "rng.cuda" in tensors and self.device.type == "cuda":
@@ -176,10 +196,19 @@ class TorchBackend:
 
 
 def make_torch_optimizer(model, config: TrainConfig):
-    """The torch optimizer `config` names, over the model's trainable parameters."""
+    """The torch optimizer `config` names, over the model's trainable parameters.
+
+    With discriminative rates or gradual unfreezing, one param group per layer depth (top first), each
+    with its "depth" and "lr_scale"; else one group.
+    """
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    params: list = list(trainable.values())
+    if schedule.uses_layers(config):
+        depths = schedule.layer_depths(list(trainable))
+        params = [{"params": [trainable[n] for n in trainable if depths[n] == depth], "depth": depth,
+                   "lr_scale": schedule.lr_scale(config, depth)} for depth in sorted(set(depths.values()))]
     if config.optimizer == "adam":
         return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     if config.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, eps 1e-7
@@ -205,6 +234,10 @@ class NumpyBackend:
         self.frozen = frozenset(getattr(model, "frozen", ()))  # as requires_grad=False: never updated
         self.optimizer = make_numpy_optimizer({k: v for k, v in model.params.items() if k not in self.frozen},
                                               config)
+        self.depths = schedule.layer_depths(list(self.optimizer.params))
+        if schedule.uses_layers(config):
+            self.optimizer.lr_scale = {k: schedule.lr_scale(config, d) for k, d in self.depths.items()}
+        self.trainable_below: int | None = None
         if config.threads:  # --threads N: numpy's BLAS (the input projections and weight gradients use it)
             from rnnkit.numpy_engine import blas
 
@@ -216,8 +249,9 @@ class NumpyBackend:
         value = float(loss)
         if not math.isfinite(agree(value) if agree is not None else value):
             raise NonFiniteLoss(value)
-        if self.frozen:
-            grads = {k: g for k, g in grads.items() if k not in self.frozen}
+        below = self.trainable_below
+        grads = {k: g for k, g in grads.items()
+                 if k not in self.frozen and (below is None or self.depths[k] < below)}
         if self.config.clip_norm:
             self.optim.clip_grad_norm(grads, self.config.clip_norm)
         self.optimizer.step(grads)
@@ -230,11 +264,14 @@ class NumpyBackend:
     def evaluating(self) -> Iterator[None]:
         yield
 
-    def end_epoch(self) -> None:
-        self.optimizer.lr *= self.config.lr_decay
+    def set_position(self, epoch: int, step: int, total_steps: int) -> None:
+        """The learning rate of step `step` (0-based, of the run) in `epoch`, and the layers that train."""
+        self.optimizer.lr = schedule.learning_rate(self.config, epoch, step, total_steps)
+        self.trainable_below = schedule.trainable_below(self.config, epoch)
 
     @property
     def learning_rate(self) -> float:
+        """The top layer's learning rate at the last step."""
         return self.optimizer.lr
 
     def snapshot(self) -> dict[str, np.ndarray]:
@@ -248,7 +285,7 @@ class NumpyBackend:
         tensors = {f"model.{k}": v for k, v in self.snapshot().items()}
         for name, slots in self.optimizer.state.items():
             tensors.update({f"optim.{name}.{slot}": value.copy() for slot, value in slots.items()})
-        meta = {"t": self.optimizer.t, "lr": self.optimizer.lr, "rng": self.rng.bit_generator.state}
+        meta = {"steps": dict(self.optimizer.steps), "lr": self.optimizer.lr, "rng": self.rng.bit_generator.state}
         return tensors, meta
 
     def load_state(self, tensors: dict[str, np.ndarray], meta: dict) -> None:
@@ -256,7 +293,10 @@ class NumpyBackend:
         for key, value in _strip(tensors, "optim.").items():
             name, slot = key.rsplit(".", 1)
             self.optimizer.state[name][slot] = value.copy()
-        self.optimizer.t, self.optimizer.lr = meta["t"], meta["lr"]
+        # "t": a checkpoint from before per-parameter step counts, when every parameter took every step
+        steps = meta["steps"] if "steps" in meta else dict.fromkeys(self.optimizer.steps, meta["t"])
+        self.optimizer.steps.update({k: int(v) for k, v in steps.items() if k in self.optimizer.steps})
+        self.optimizer.lr = meta["lr"]
         self.rng.bit_generator.state = meta["rng"]
 
 

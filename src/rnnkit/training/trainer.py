@@ -192,7 +192,6 @@ class Trainer:
                     self.carry.set({})
                 # 2. one pass over them (skipping those done before a resume)
                 train = self._train_epoch(epoch_batches, step, stop)
-                self.backend.end_epoch()
                 # 3. validation (never the test split), on rank 0; every rank gets its metrics
                 with self.backend.evaluating():
                     val = group.on_main(validate, self.model)
@@ -239,7 +238,9 @@ class Trainer:
             loss, agreed["rank"], agreed["signal"] = group.agree_step(loss, stop.signal)
             return loss
 
+        total_steps = self.config.epochs * len(batches)  # the schedule's length (early stopping may cut it)
         for batch_index in range(state.batch, len(batches)):
+            self.backend.set_position(state.epoch, state.global_step, total_steps)
             try:
                 loss, count, metrics = self.backend.step(step, batches[batch_index],
                                                          agree if group.active else None)
