@@ -141,8 +141,6 @@ REQUESTS = {"/v1/predict": {"text": SENTENCE}, "/v1/explain": {"text": SENTENCE,
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_endpoint_on_every_bundle_answers_or_says_404_never_500(bundles, task):
-    if task == "wordlm":  # `rnnkit serve` refuses it in one line (tests/test_wordlm.py)
-        pytest.skip("the service does not serve word LMs yet: its /v1/generate is the character LM's")
     model = load_predictor(bundles[task])
     with TestClient(create_app(model)) as client:
         info = client.get("/v1/model")

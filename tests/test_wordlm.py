@@ -390,10 +390,38 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
 
 
-def test_serve_refuses_a_word_lm_in_one_line(trained, capsys):
+def test_the_service_generates_words_as_the_library_does(trained):
+    """POST /v1/generate on a word LM: length counts words, the same seed gives the library's text, unknown
+    prime words are read as <unk>, skipped or refused, and streaming gives the same words."""
     pytest.importorskip("fastapi")
-    assert main(["serve", str(trained[0] / "lm"), "--port", "0"]) == 2
-    assert "does not serve yet" in capsys.readouterr().err
+    import json as json_module
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from rnnkit.serve.app import create_app
+
+    model = load_predictor(trained[0] / "lm")
+    with TestClient(create_app(model)) as client:
+        generation = client.get("/v1/model").json()["generation"]
+        assert generation["unit"] == "words" and generation["vocabulary"] == len(model.vocab)
+        answer = client.post("/v1/generate", json={"prime": "the cat zebra", "length": 7, "seed": 3}).json()
+        assert answer["text"] == model.generate("the cat zebra", 7, temperature=0.8, seed=3)
+        assert answer["length"] == 7 and answer["prime_read"] == 3 and answer["unknown_handling"] == "read as <unk>"
+        assert answer["unknown_words"] == [{"word": "zebra", "count": 1}]
+        skipped = client.post("/v1/generate", json={"prime": "the cat zebra", "length": 7, "seed": 3,
+                                                    "unknown": "skip"}).json()
+        assert skipped["text"] == model.generate("the cat", 7, temperature=0.8, seed=3) and skipped["prime_read"] == 2
+        refused = client.post("/v1/generate", json={"prime": "zebra", "unknown": "refuse"})
+        assert refused.status_code == 422 and "'zebra'" in refused.json()["error"]["message"]
+        too_long = client.post("/v1/generate", json={"length": 501})
+        assert too_long.status_code == 422 and "words from 1 to 500" in too_long.json()["error"]["message"]
+        streamed = client.post("/v1/generate", json={"prime": "the cat zebra", "length": 7, "seed": 3,
+                                                     "stream": True})
+        lines = [json_module.loads(line) for line in streamed.text.splitlines()]
+        assert "".join(line.get("text", "") for line in lines[1:]) == answer["text"]
+        assert lines[-1] == {"done": True, "length": 7}
 
 
 def test_a_classifier_starts_from_the_pretrained_encoder(trained, tmp_path):

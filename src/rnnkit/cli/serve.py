@@ -49,6 +49,8 @@ def register(commands) -> None:
                         help="open connections before new ones get 503 (default %(default)s)")
     limits.add_argument("--max-generate-chars", type=int, default=d.max_generate_chars,
                         help="most characters one /v1/generate request may ask for (default %(default)s)")
+    limits.add_argument("--max-generate-words", type=int, default=d.max_generate_words,
+                        help="most words one /v1/generate request may ask for of a word LM (default %(default)s)")
     limits.add_argument("--max-prime-chars", type=int, default=d.max_prime_chars,
                         help="longest prime /v1/generate reads (default %(default)s)")
     limits.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes,
@@ -62,7 +64,8 @@ def limits_from(args) -> ServeLimits:
                        max_text_chars=args.max_text_chars, explain_max_words=args.explain_max_words,
                        timeout_seconds=args.timeout, max_queued_texts=args.max_queued_texts,
                        batch_texts=args.batch_texts, max_connections=args.max_connections,
-                       max_generate_chars=args.max_generate_chars, max_prime_chars=args.max_prime_chars,
+                       max_generate_chars=args.max_generate_chars, max_generate_words=args.max_generate_words,
+                       max_prime_chars=args.max_prime_chars,
                        max_head_bytes=args.max_head_bytes)
 
 
@@ -96,9 +99,6 @@ def cmd_serve(args) -> int:
 
     limit_threads(args.engine, args.threads)
     predictor = load_predictor(args.bundle, engine=args.engine)
-    if predictor.task == "wordlm":  # the service's /v1/generate is the character LM's (its characters, its limits)
-        raise InputError(f"{args.bundle} holds a word language model, which rnnkit serve does not serve yet; use "
-                         f"rnnkit generate {args.bundle} --prime \"...\" or rnnkit evaluate {args.bundle} --text FILE")
     sock = bind(args.host, args.port, reuse_port=args.workers > 1)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host

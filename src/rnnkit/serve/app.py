@@ -9,8 +9,9 @@
                            {"texts": [...]} -> {"predictions": [...]} (classify: a text that cannot be read gets
                            {"error": ...} in its place)
     POST /v1/explain       {"text": "...", "top_k": 10} -> prediction + the words that pushed it most
-    POST /v1/generate      character LM bundles: {"prime": "...", "length": 200, "temperature": 0.8, "seed": 1}
-                           -> the continuation and facts (seed used, unseen prime characters); "stream": true: NDJSON
+    POST /v1/generate      character and word LM bundles: {"prime": "...", "length": 200, "temperature": 0.8,
+                           "seed": 1} -> the continuation and facts (seed used, unseen prime characters or words);
+                           "stream": true: NDJSON
     POST /v1/translate     seq2seq bundles: {"text": "..."} or {"texts": [...]}
     (an endpoint of another task answers 404 naming this bundle's task)
     GET  /openapi.json     the OpenAPI schema;  GET /docs  Swagger UI (its assets come from a CDN)
@@ -42,7 +43,7 @@ from rnnkit import __version__
 from rnnkit.config import finite_json
 from rnnkit.errors import InputError, RnnkitError
 from rnnkit.serve.batcher import Batcher, QueueFull
-from rnnkit.serve.charlm import NDJSON, GenerateResponse, GenerationService
+from rnnkit.serve.generation import NDJSON, GenerationService
 from rnnkit.serve.guard import ApiError, BodyGuard, error_body
 from rnnkit.serve.limits import ServeLimits
 from rnnkit.serve.sentiment import SentimentService
@@ -186,7 +187,7 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     limits = limits or ServeLimits()
     task = predictor.bundle.task
     service = SentimentService(predictor, limits) if task == "sentiment" else None
-    generator = GenerationService(predictor, limits) if task == "charlm" else None
+    generator = GenerationService(predictor, limits) if task in ("charlm", "wordlm") else None
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
     model_fn = service.probabilities if service else predictor.probabilities if task == "classify" else None
     batcher = Batcher(model_fn, limits.batch_texts, limits.max_queued_texts, model_thread) if model_fn else None
@@ -313,10 +314,11 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
         # the request model is built for this server (its limits, the model's characters); FastAPI needs the
         # class itself, not the string `from __future__ import annotations` would leave
         generate.__annotations__ = {"request": generator.request_model}
-        app.post("/v1/generate", summary="continue a text (character LM): JSON, or NDJSON lines with stream", responses={
-            200: {"model": GenerateResponse, "content": {NDJSON: {}}}, **ERROR_RESPONSES})(generate)
+        app.post("/v1/generate", summary=f"continue a text ({generator.unit.name} LM): JSON, or NDJSON lines with "
+                                         "stream", responses={
+            200: {"model": generator.response_model, "content": {NDJSON: {}}}, **ERROR_RESPONSES})(generate)
     else:
-        not_here("/v1/generate", "continue a text", "charlm")
+        not_here("/v1/generate", "continue a text", "charlm or wordlm")
 
     if task == "seq2seq":
         @app.post("/v1/translate", summary="translate one or many texts (seq2seq bundles)",

@@ -35,6 +35,7 @@ class ServeLimits:
         batch_texts: most texts the model runs in one call (requests waiting together are batched).
         max_connections: open connections plus running requests; beyond it uvicorn answers 503.
         max_generate_chars: most characters one /v1/generate request may ask for (character LMs); more get 422.
+        max_generate_words: most words one /v1/generate request may ask for (word LMs); more get 422.
             The whole generation must also finish within timeout_seconds (else 503).
         max_prime_chars: longest prime /v1/generate reads; a longer one gets 422, or with "truncate": true
             only its last max_prime_chars characters are read.
@@ -51,6 +52,7 @@ class ServeLimits:
     batch_texts: int = 256
     max_connections: int = 256
     max_generate_chars: int = 2_000
+    max_generate_words: int = 500
     max_prime_chars: int = 4_000
     max_head_bytes: int = 65_536
 
@@ -70,6 +72,7 @@ class ServeLimits:
             raise ConfigError(f"max_text_chars ({self.max_text_chars}) is larger than max_body_bytes "
                               f"({self.max_body_bytes}): such a text could never arrive; lower it or raise the body limit")
         for name, value, library in (("max_generate_chars", self.max_generate_chars, MAX_LENGTH),
+                                     ("max_generate_words", self.max_generate_words, MAX_LENGTH),
                                      ("max_prime_chars", self.max_prime_chars, MAX_PRIME_CHARS)):
             if value > library:
                 raise ConfigError(f"{name} ({value}) is larger than the most rnnkit generates or reads in one call "

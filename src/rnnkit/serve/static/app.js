@@ -1,6 +1,6 @@
 // The rnnkit page. It asks /v1/model what the bundle does and shows that task's form:
 //   sentiment: a review -> /v1/explain -> label, probability bar and the words that pushed it most
-//   charlm:    a prime, length, temperature, top-k, seed -> /v1/generate (streamed NDJSON) -> the text
+//   charlm, wordlm: a prime, length, temperature, top-k, seed -> /v1/generate (streamed NDJSON) -> the text
 //   seq2seq:   a source text -> /v1/translate -> the translation
 //   classify:  a text -> /v1/predict -> the label (or tags) and a bar per class; Explain: /v1/explain -> the text with
 //              the words that pushed the prediction highlighted
@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const TASKS = {
   sentiment: { title: "sentiment", view: "sentiment-view" },
   charlm: { title: "text generation", view: "charlm-view" },
+  wordlm: { title: "text generation (words)", view: "charlm-view" },
   seq2seq: { title: "translation", view: "seq2seq-view" },
   classify: { title: "text classification", view: "classify-view" },
 };
@@ -42,7 +43,7 @@ async function describeModel() {
   $("task").textContent = task.title;
   document.title = `rnnkit · ${task.title}`;
   $(task.view).hidden = false;
-  if (info.task === "charlm" && info.generation) setUpGeneration(info.generation);
+  if ((info.task === "charlm" || info.task === "wordlm") && info.generation) setUpGeneration(info.generation);
   if (info.task === "classify" && info.settings && typeof info.settings.threshold === "number") {
     tagThreshold = info.settings.threshold;
   }
@@ -72,12 +73,22 @@ function percent(p) {
   return p > 0 && p < 0.001 ? "<0.1%" : `${(100 * p).toFixed(1)}%`;
 }
 
+let generationUnit = "characters"; // what /v1/generate counts: characters (charlm) or words (wordlm)
+
 function setUpGeneration(g) {
+  generationUnit = g.unit === "words" ? "words" : "characters";
+  $("length-unit").textContent = generationUnit;
+  if (generationUnit === "words") {
+    $("length").value = g.defaults.length;
+    $("prime").placeholder = "This movie";
+  }
   $("length").max = g.max_length;
   $("length").value = Math.min(Number($("length").value), g.max_length);
   $("top-k").max = g.vocabulary;
   $("top-k").placeholder = `all ${g.vocabulary}`;
-  $("prime").title = `the model knows ${g.vocabulary} characters; others are left out (and listed)`;
+  $("prime").title = generationUnit === "words"
+    ? `the model knows ${g.vocabulary} words; others are read as <unk> (and listed)`
+    : `the model knows ${g.vocabulary} characters; others are left out (and listed)`;
 }
 
 function showOnly(id) {
@@ -235,8 +246,16 @@ function numberOrNothing(id) {
 }
 
 function generationNotes(facts, length) {
-  const notes = [`${length} characters`, `seed ${facts.seed}`, `temperature ${facts.temperature}`];
+  const notes = [`${length} ${generationUnit}`, `seed ${facts.seed}`, `temperature ${facts.temperature}`];
   if (facts.top_k !== null) notes.push(`top-k ${facts.top_k}`);
+  if (facts.unknown_words) {
+    if (facts.truncated) notes.push("read only the end of the prime");
+    if (facts.unknown) {
+      const which = facts.unknown_words.map((u) => `${u.word}${u.count > 1 ? " ×" + u.count : ""}`);
+      notes.push(`read ${facts.unknown} prime word(s) outside the vocabulary as <unk>: ${which.join(", ")}`);
+    }
+    return notes.join(" · ");
+  }
   if (facts.truncated) notes.push(`read only the last ${facts.prime_read + facts.unknown} characters of the prime`);
   if (facts.unknown) {
     const which = facts.unknown_characters.map((u) => `${u.code_point}${u.count > 1 ? " ×" + u.count : ""}`);
