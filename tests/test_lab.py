@@ -188,3 +188,84 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rnnkit: error:") and "\n" not in err and message in err
     assert not (tmp_path / "new").exists()
+
+
+# --------------------------------------------------------------------------- rnnkit lab negation
+
+def test_the_negation_probe_set_is_balanced_and_its_order_pairs_are_the_same_bags():
+    from collections import Counter
+
+    from rnnkit.data.vocab import tokenize
+    from rnnkit.lab import negation
+
+    probes = negation.probe_set()
+    assert 80 <= len(probes) <= 120 and len({p.text for p in probes}) == len(probes)
+    for part in ("negated", "plain", "order"):
+        labels = Counter(p.label for p in probes if p.part == part)
+        assert labels["positive"] == labels["negative"] > 0, (part, labels)
+    for negated, label, plain in negation.NEGATED:  # the plain counterpart has the other label
+        assert label in negation.LABELS and negated != plain
+    pairs = [p for p in probes if p.part == "order"]
+    for first, second in zip(pairs[::2], pairs[1::2]):
+        assert first.pair == second.pair and {first.label, second.label} == set(negation.LABELS)
+        assert sorted(tokenize(first.text)) == sorted(tokenize(second.text)), first.text
+
+
+@pytest.fixture(scope="module")
+def bow_bundle(tmp_path_factory):
+    """A bag of words (--model bow) trained on the generated reviews the demo bundle learnt from (seconds)."""
+    from rnnkit.data.synthetic import write_imdb_layout
+
+    root = tmp_path_factory.mktemp("bow")
+    tar = write_imdb_layout(root / "aclImdb_v1.tar.gz", per_split=1500)
+    assert main(["train", "imdb", "--data", str(tar), "--out", str(root / "bow"), "--model", "bow", "--epochs", "4",
+                 "--hidden", "16", "--embedding-dim", "16", "--batch-size", "32", "--lr", "0.01", "--quiet",
+                 "--vocab-size", "0", "--engine", "numpy", "--threads", "1"]) == 0
+    return root / "bow"
+
+
+def test_lab_negation_a_bag_of_words_cannot_see_order_and_a_gru_reads_not(demo_bundle, bow_bundle, capsys):
+    gru = demo_bundle[0]
+    assert main(["lab", "negation", str(gru), str(bow_bundle), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rnn, bow = result["results"]
+    assert rnn["task"] == "sentiment" and bow["task"] == "classify" and "bag of words" in bow["model"]
+    assert rnn["probe_count"] == bow["probe_count"] == 70 and len(bow["sentences"]) == 100
+    # the same words in another order: the same bag, the same score, so exactly one of each pair is right
+    order = [s for s in bow["sentences"] if s["part"] == "order"]
+    for first, second in zip(order[::2], order[1::2]):
+        assert first["p_positive"] == pytest.approx(second["p_positive"], abs=1e-4)
+    assert bow["order"] == 0.5 and bow["order_pairs_right"] == 0
+    # the probes whose every word the generated reviews have ("The movie was not good.", "It is good, not bad."
+    # and "It is bad, not good."): the GRU learnt there that "not" flips the next word, the bag cannot
+    def known(r):
+        return [s for s in r["sentences"] if s["unknown"] == 0 and s["part"] != "plain"]
+
+    assert [s["text"] for s in known(rnn)] == [s["text"] for s in known(bow)] and len(known(rnn)) >= 3
+    assert all(s["correct"] for s in known(rnn)), known(rnn)
+    assert sum(s["correct"] for s in known(bow)) < len(known(bow))
+    assert 0 < rnn["unknown_tokens"] == bow["unknown_tokens"] < 1
+    assert main(["lab", "negation", str(gru), str(bow_bundle), "--mistakes", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split() == ["bundle", "negated", "plain", "both", "order", "both", "probes", "unknown"]
+    assert printed[3].startswith(str(bow_bundle)) and "50.0%" in printed[3] and " 0/20" in printed[3]
+    assert sum(line.startswith("  negative") or line.startswith("  positive") for line in printed) == 4
+
+
+def test_lab_negation_refuses_bundles_that_are_not_negative_positive(tmp_path, capsys):
+    from rnnkit.bundle import save_bundle
+    from rnnkit.config import ModelConfig
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.numpy_engine.models import init_parameters
+
+    vocab = Vocab.build({"good": 2, "bad": 2})
+    config = ModelConfig(vocab_size=len(vocab), architecture="one_to_one", embedding_dim=4, hidden_size=4)
+    tensors = init_parameters(config, np.random.default_rng(0))
+    save_bundle(tmp_path / "spam", "classify", config, vocab.to_json(), tensors,
+                settings={"labels": ["ham", "spam"], "maxlen": 20, "vocab_size": None}, train={"seed": 0})
+    for argv, message in ((["lab", "negation", str(tmp_path / "spam")], "needs the two labels 'negative' and"),
+                          (["lab", "negation", str(tmp_path / "nowhere")], "nowhere"),
+                          (["lab", "negation", str(tmp_path / "spam"), "--mistakes", "-1"], "--mistakes")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("rnnkit: error:") and "\n" not in err and message in err, err

@@ -1,8 +1,11 @@
-"""`rnnkit lab gradients` and `rnnkit lab adding`: the RNN lab's experiments, on the numpy engine (`rnnkit.lab`).
+"""`rnnkit lab gradients|adding|negation|cells`: the RNN lab's experiments (`rnnkit.lab`).
 
-Each writes into --out (a new or empty directory; --overwrite replaces what an
-earlier run of the same experiment wrote there, and nothing else) a PNG, a
-JSON of the numbers and the printed table as a .txt file.
+gradients and adding train on the numpy engine and write into --out (a new or
+empty directory; --overwrite replaces what an earlier run of the same
+experiment wrote there, and nothing else) a PNG, a JSON of the numbers and the
+printed table as a .txt file. negation scores trained sentiment bundles on a
+built-in probe set and prints a table (or JSON); cells draws one unit's
+activation over a text as an HTML page and a PNG.
 """
 
 from __future__ import annotations
@@ -73,6 +76,22 @@ def register(commands) -> None:
     _add_run_arguments(a)
     a.set_defaults(func=cmd_adding)
 
+    n = experiments.add_parser(
+        "negation", help="a bag of words against a recurrent network: accuracy on reviews whose negation or word "
+                         "order decides",
+        description="Score binary sentiment bundles (rnnkit train imdb, train classify with labels negative and "
+                    "positive, rnnkit demo) on a built-in probe set: 30 sentences whose negation decides ('not "
+                    "good', 'anything but boring'), each beside its plain counterpart, and 20 pairs of the same "
+                    "words in another order with opposite labels (a bag of words scores exactly 50%% on those). "
+                    "Prints a table, or JSON with --json.")
+    n.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle directories to compare")
+    n.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="(default %(default)s)")
+    n.add_argument("--mistakes", type=int, default=0, metavar="N",
+                   help="also list each bundle's first N wrong probes (default %(default)s)")
+    n.add_argument("--json", action="store_true", help="print one JSON object: every bundle's scores and "
+                   "every sentence's P(positive)")
+    n.set_defaults(func=cmd_negation)
+
 
 def _add_run_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
@@ -113,6 +132,25 @@ def cmd_adding(args) -> int:
 
     result = adding.run(settings, progress=None if args.quiet else progress)
     return _finish(out, "adding", result, adding.table(result), adding.plot, started, args.quiet)
+
+
+def cmd_negation(args) -> int:
+    import json
+
+    from rnnkit.lab import negation
+    from rnnkit.tasks import load_predictor
+
+    if args.mistakes < 0:
+        raise InputError(f"--mistakes must be at least 0; got {args.mistakes}")
+    results = [negation.score(load_predictor(path, engine=args.engine), path) for path in args.bundles]
+    if args.json:
+        print(json.dumps({"experiment": "negation", "engine": args.engine, "results": results}, ensure_ascii=False))
+        return 0
+    print(negation.table(results))
+    for result in results if args.mistakes else ():
+        print(f"\n{result['bundle']}: {result['model']}")
+        print("\n".join(negation.mistakes(result, args.mistakes)) or "  no wrong probes")
+    return 0
 
 
 def _output_dir(out: str, experiment: str, overwrite: bool) -> Path:
