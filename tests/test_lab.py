@@ -133,6 +133,28 @@ def test_the_lab_page_runs(capsys):
     assert capsys.readouterr().out.strip()
 
 
+@pytest.mark.parametrize("page, expected", [
+    ("lab-bow.md", "Embedding(8, 4) -> mean over the words (bag of words) -> Dense(3), tanh -> Dense(1)"),
+    ("lab-cells.md", "tanh(c) (37, 16)"),
+    ("lab-names.md", "Keras gru  = rnnkit"),
+])
+def test_the_lessons_pages_run(capsys, page, expected):
+    """docs/lab-*.md: each page's ```python blocks run, in order, in one namespace, and print what it shows."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / page
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace: dict = {"__name__": "lab_doc"}
+    for number, code in enumerate(blocks, start=1):
+        try:
+            exec(compile(code, f"{doc.name} block {number}", "exec"), namespace)
+        except Exception as exc:  # name the block, so a broken snippet is easy to find
+            raise AssertionError(f"{doc.name}, code block {number} failed: {exc!r}\n{code}") from exc
+    assert expected in capsys.readouterr().out
+
+
 def test_lab_adding_writes_its_files_and_keeps_the_backend(tmp_path, capsys):
     import matplotlib
 
