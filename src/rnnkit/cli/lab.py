@@ -22,9 +22,10 @@ FILES = {"gradients": ("gradients.png", "gradients.json", "gradients.txt"),
 
 
 def register(commands) -> None:
-    """Add `rnnkit lab gradients|adding` to the CLI."""
+    """Add `rnnkit lab gradients|adding|negation|cells` to the CLI."""
     lab = commands.add_parser("lab", help="experiments that show why RNNs forget and what LSTM, GRU and clipping "
-                              "do about it (docs/lab.md)")
+                              "do about it, what word order adds over a bag of words, and what one unit does "
+                              "(docs/lab*.md)")
     experiments = lab.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
 
     g = experiments.add_parser(
