@@ -215,6 +215,10 @@ def test_a_bag_of_words_trains_from_the_command_line_and_loads_like_any_classifi
     assert model.predict("payment refund card")[0]["probabilities"] == \
         pytest.approx(model.predict("card refund payment")[0]["probabilities"], abs=1e-6)
     assert model.explain("my password is locked after the reset", top_k=2)["explained"] == "login"
+    capsys.readouterr()
+    assert main(["train", "classify", "--data", str(tmp_path / "train.csv"), "--label-field", "team", "--out",
+                 str(tmp_path / "from-bow"), "--init", str(run), "--quiet"]) == 2
+    assert "holds a bag of words (--model bow), which has no recurrent layers" in capsys.readouterr().err
 
 
 def test_a_bag_of_words_refuses_init_in_one_line(trained, tmp_path, capsys):
