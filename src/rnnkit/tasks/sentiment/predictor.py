@@ -90,7 +90,8 @@ class SentimentModel(BasePredictor):
 
 
 def check_fits(bundle: Bundle) -> None:
-    """BundleError unless the bundle's model is a sentiment model: many_to_one or one_to_one, with one logit (P(positive))."""
+    """BundleError unless the bundle's model is a sentiment model: many_to_one (or one_to_one, a bag of words),
+    with one logit (P(positive))."""
     c = bundle.config
     check_fit(bundle, [need for ok, need in (
         (c.architecture in TEXT_TO_SCORES,
