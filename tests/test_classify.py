@@ -189,3 +189,41 @@ def test_labels_the_model_never_saw_are_named(trained):
     with pytest.raises(Exception, match="'refunds'"):
         model.evaluate(["refund my card"], ["refunds"])
     assert read_labelled(trained / "held.csv", label_field="team").classes == sorted(TOPICS)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_bag_of_words_trains_from_the_command_line_and_loads_like_any_classifier(tmp_path, capsys, engine):
+    """--model bow: the one_to_one model (mean of the embeddings -> dense -> head), trained by either engine;
+    word order is all it cannot see, so the topic words are enough here."""
+    write_csv(tmp_path / "train.csv", tickets(600, seed=0))
+    write_csv(tmp_path / "held.csv", tickets(150, seed=1))
+    run = tmp_path / "bow"
+    assert main(["train", "classify", "--data", str(tmp_path / "train.csv"), "--label-field", "team", "--out",
+                 str(run), "--epochs", "6", "--model", "bow", "--engine", engine, *SMALL]) == 0
+    capsys.readouterr()
+    config = json.loads((run / "config.json").read_text())["model"]
+    assert config["architecture"] == "one_to_one" and not config["bidirectional"] and config["pooling"] == "mean"
+    assert "mean over the words (bag of words) -> Dense(16), tanh" in (run / "README.md").read_text()
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "held.csv"), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.8  # chance: 1/3
+    model, on_torch = rnnkit.load(run), rnnkit.load(run, engine="torch")
+    texts = ["refund my card payment", "my password is locked", "the screen froze after a crash"]
+    assert [a["label"] for a in model.predict(texts)] == ["billing", "login", "crash"]
+    for ours, theirs in zip(model.predict(texts), on_torch.predict(texts)):
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
+    # order is invisible to it: the same words in another order get the same answer
+    assert model.predict("payment refund card")[0]["probabilities"] == \
+        pytest.approx(model.predict("card refund payment")[0]["probabilities"], abs=1e-6)
+    assert model.explain("my password is locked after the reset", top_k=2)["explained"] == "login"
+    capsys.readouterr()
+    assert main(["train", "classify", "--data", str(tmp_path / "train.csv"), "--label-field", "team", "--out",
+                 str(tmp_path / "from-bow"), "--init", str(run), "--quiet"]) == 2
+    assert "holds a bag of words (--model bow), which has no recurrent layers" in capsys.readouterr().err
+
+
+def test_a_bag_of_words_refuses_init_in_one_line(trained, tmp_path, capsys):
+    code = main(["train", "classify", "--data", str(trained / "train.csv"), "--label-field", "team", "--out",
+                 str(tmp_path / "run"), "--model", "bow", "--init", str(trained / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--model bow has no recurrent layers; leave out --init" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -378,3 +378,32 @@ def test_encoder_decoder_gradients_when_feeding_back_predictions(attention):
 
     grads = model.backward(run(params)[1])
     _check(lambda a: run(a)[0], params, grads, _embedding_rows(params, config))
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_bag_of_words_model_gradients(padding):
+    """The one_to_one model (--model bow): the mean of the real tokens' embeddings -> tanh(dense) -> head."""
+    config = ModelConfig(vocab_size=7, architecture="one_to_one", embedding_dim=3, hidden_size=4, output_size=2,
+                         dropout=0.2)
+    params = float64_parameters(config)
+    model = build_model(config, params)
+    if padding == "post":
+        ids, lengths = np.array([[1, 2, 3, 4], [5, 6, 0, 0], [3, 0, 0, 0]]), np.array([4, 2, 1])
+    else:  # Keras-style: every length is T, the padding comes first and is left out by its id
+        ids, lengths = np.array([[1, 2, 3, 4], [0, 0, 5, 6], [0, 0, 0, 3]]), np.array([4, 4, 4])
+    labels = np.array([0, 1, 1])
+
+    def run(a):
+        logits = model.forward(ids, lengths, train=True, rng=_rng(13))  # the same dropout masks every time
+        return losses.cross_entropy_with_logits(logits, labels), logits
+
+    def f(a):
+        return run(a)[0][0]
+
+    (_, dlogits), logits = run(params)
+    assert logits.dtype == np.float64
+    grads = model.backward(dlogits)
+    assert grads.keys() == params.keys() == {"embedding.weight", "dense.weight", "dense.bias", "head.weight",
+                                             "head.bias"}
+    assert np.all(grads["embedding.weight"][[0]] == 0) and np.any(grads["embedding.weight"][[1, 5]] != 0)
+    _check(f, params, grads, _embedding_rows(params, config))

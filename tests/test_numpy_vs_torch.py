@@ -133,3 +133,45 @@ def test_outputs_are_real_numbers_not_just_shapes():
     np.testing.assert_allclose(out[0, 0, 0], s(2.0) * np.tanh(c_expected), rtol=1e-6)
     torch_out, _ = module(torch.full((1, 1, 1), 0.5))
     np.testing.assert_allclose(out, torch_out.detach().numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_bag_of_words_model_equals_torch_in_float64(padding):
+    """The one_to_one model (--model bow) on both engines with the same float64 weights: logits and every
+    parameter's gradient to 1e-12, and the numpy engine's inference path (`bag_of_words_logits`) too."""
+    from rnnkit.config import ModelConfig
+    from rnnkit.numpy_engine import build_model as build_numpy, inference
+    from rnnkit.torch_engine import build_model as build_torch
+
+    config = ModelConfig(vocab_size=20, architecture="one_to_one", embedding_dim=6, hidden_size=5, output_size=3)
+    torch.manual_seed(2)
+    torch_model = build_torch(config).double().eval()
+    params = {name: p.detach().numpy().copy() for name, p in torch_model.shared_parameters().items()}
+    numpy_model = build_numpy(config, params)
+    rng = np.random.default_rng(3)
+    lengths = np.array([7, 3, 1, 5])
+    ids = rng.integers(1, 20, size=(4, 7))
+    for row, n in enumerate(lengths):
+        if padding == "post":
+            ids[row, n:] = 0
+        else:
+            ids[row, :7 - n] = 0
+    given = lengths if padding == "post" else np.full(4, 7)  # pre-padded: the padding's id marks it
+
+    logits_t = torch_model(torch.from_numpy(ids), torch.from_numpy(given))
+    logits_n = numpy_model.forward(ids, given)
+    assert logits_n.dtype == np.float64
+    np.testing.assert_allclose(logits_n, logits_t.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(inference.bag_of_words_logits(config, params, ids, given), logits_n,
+                               rtol=1e-12, atol=1e-14)
+    # a bag of words ignores the order of the words
+    shuffled = ids[:, rng.permutation(7)] if padding == "pre" else ids
+    np.testing.assert_allclose(numpy_model.forward(shuffled, given), logits_n, rtol=1e-12, atol=1e-14)
+
+    upstream = rng.standard_normal(logits_n.shape)
+    (logits_t * torch.from_numpy(upstream)).sum().backward()
+    grads = numpy_model.backward(upstream)
+    expected = {n: p.grad.numpy() for n, p in torch_model.shared_parameters().items()}
+    assert grads.keys() == expected.keys()
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, expected[name], rtol=1e-12, atol=1e-14, err_msg=name)

@@ -65,6 +65,9 @@ def bundles(tmp_path_factory):
         "seq2seq": _save(root / "seq2seq", "seq2seq", seq2seq, {"source": source.to_json(), "target": source.to_json()},
                          {"dataset": "reverse", "source_level": "char", "target_level": "char"}),
         "text": root / "text.txt", "pairs": root / "pairs.tsv", "labelled": root / "labelled.csv",
+        "classify_bow": _save(root / "classify-bow", "classify", ModelConfig(
+            vocab_size=len(vocab), architecture="one_to_one", embedding_dim=8, hidden_size=8, output_size=3),
+            vocab.to_json(), {"labels": ["a", "b", "c"], "maxlen": 50, "vocab_size": None}),
     }
 
 
@@ -155,3 +158,24 @@ def test_every_endpoint_on_every_bundle_answers_or_says_404_never_500(bundles, t
                 message = response.json()["error"]["message"]
                 assert f"holds a {task} model, but POST {path} needs a" in message
                 assert all(p in message for p in info.json()["endpoints"])
+
+
+def test_a_bag_of_words_classifier_answers_every_classify_command_and_endpoint(bundles, capsys):
+    """A one_to_one (--model bow) bundle is a classify bundle like any other: predict, explain, evaluate on
+    both engines (the same answers), and the service's endpoints."""
+    bow = bundles["classify_bow"]
+    for argv in (["predict", str(bow), SENTENCE, "--top", "2"], ["predict", str(bow), "--explain", SENTENCE],
+                 ["evaluate", str(bow), "--data", str(bundles["labelled"]), "--quiet"]):
+        assert main(argv) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out.strip()
+    numpy_model, torch_model = load_predictor(bow), load_predictor(bow, engine="torch")
+    texts = [SENTENCE, "a bad film", "good good film a"]
+    for ours, theirs in zip(numpy_model.predict(texts), torch_model.predict(texts)):
+        assert ours["label"] == theirs["label"] and abs(ours["score"] - theirs["score"]) < 1e-5
+    assert numpy_model.describe()["model"].startswith(f"Embedding({len(numpy_model.vocab)}, 8) -> mean over the words")
+    with TestClient(create_app(numpy_model)) as client:
+        for path in ("/v1/predict", "/v1/explain"):
+            response = client.post(path, json=REQUESTS[path])
+            assert response.status_code == 200, response.text
+        answer = client.post("/v1/predict", json={"text": SENTENCE}).json()["prediction"]
+        assert answer["score"] == pytest.approx(numpy_model.predict(SENTENCE)[0]["score"], abs=1e-6)

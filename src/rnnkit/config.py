@@ -16,6 +16,14 @@ backward direction of a bidirectional layer::
     head.weight                   (O, F)        F = pooled feature size
     head.bias                     (O,)
 
+A one_to_one model (a bag of words: no recurrent layers) has instead::
+
+    embedding.weight              (V, E)
+    dense.weight                  (H, E)        the mean of the text's embeddings -> tanh(dense)
+    dense.bias                    (H,)
+    head.weight                   (O, H)
+    head.bias                     (O,)
+
 A many_to_many language model may have another output layer
 (`output_layer`): "tied" reuses embedding.weight as its output matrix, so it
 has no head.weight, only head.bias (V,) and, when H != E, a projection
@@ -44,7 +52,7 @@ from rnnkit.errors import ConfigError
 
 CELLS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-ARCHITECTURES = ("many_to_one", "many_to_many", "one_to_many", "encoder_decoder")
+ARCHITECTURES = ("many_to_one", "many_to_many", "one_to_many", "encoder_decoder", "one_to_one")
 POOLINGS = ("last", "max", "mean", "mean_max")
 ATTENTIONS = ("none", "bahdanau", "luong")
 OUTPUT_LAYERS = ("dense", "tied", "adaptive")
@@ -110,7 +118,10 @@ class ModelConfig:
             "last" state of each sequence at its own length, "max", "mean" over
             real steps, or "mean_max" (both, concatenated).
         output_size: O, outputs of the dense head (1 = one sigmoid logit).
-        architecture: many_to_one | many_to_many | one_to_many | encoder_decoder.
+        architecture: many_to_one | many_to_many | one_to_many | encoder_decoder | one_to_one.
+            one_to_one is a bag of words, no recurrence: the mean of the embeddings of a text's
+            tokens (padding left out; word order ignored) -> Dense(hidden_size), tanh -> dropout -> head.
+            cell, num_layers, bidirectional and pooling are not used by it.
         padding_idx: id of the padding token (its embedding row stays zero).
         input_size: features of the single input vector of a one_to_many model.
         target_vocab_size: decoder vocabulary of an encoder_decoder model.
@@ -199,6 +210,9 @@ class ModelConfig:
         layers = " -> ".join([f"{direction}{self.cell.upper()}({self.hidden_size})"] * self.num_layers)
         dropout = f", dropout {self.dropout:g}" if self.dropout else ""
         embedding = f"Embedding({self.vocab_size}, {self.embedding_dim})"
+        if self.architecture == "one_to_one":
+            return (f"{embedding} -> mean over the words (bag of words) -> Dense({self.hidden_size}), tanh "
+                    f"-> Dense({self.output_size}){dropout}")
         if self.architecture == "many_to_one":
             return f"{embedding} -> {layers} -> {self.pooling} -> Dense({self.output_size}){dropout}"
         if self.architecture == "many_to_many":

@@ -41,7 +41,16 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         return _one_to_many_shapes(c)
     if c.architecture == "encoder_decoder":
         return _encoder_decoder_shapes(c)
+    if c.architecture == "one_to_one":
+        return bag_of_words_shapes(c)
     raise NotImplementedError(f"parameter_shapes does not know architecture {c.architecture!r} yet")
+
+
+def bag_of_words_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """A one_to_one model: embedding (V, E), the mean of a text's embeddings -> dense (H, E), tanh -> head (O, H)."""
+    return {"embedding.weight": (c.vocab_size, c.embedding_dim),
+            "dense.weight": (c.hidden_size, c.embedding_dim), "dense.bias": (c.hidden_size,),
+            "head.weight": (c.output_size, c.hidden_size), "head.bias": (c.output_size,)}
 
 
 def _encoder_decoder_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:

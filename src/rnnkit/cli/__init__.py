@@ -9,7 +9,8 @@
     rnnkit predict runs/imdb "What a film!"            label + probability (or - for stdin)
     rnnkit generate / translate / serve BUNDLE         the other tasks' operations, and the HTTP service
     rnnkit data imdb                                   download IMDB (checksum verified)
-    rnnkit lab gradients|adding --out DIR              the RNN lab: vanishing/exploding gradients, the adding problem
+    rnnkit lab gradients|adding|negation|cells         the RNN lab: vanishing/exploding gradients, the adding problem,
+                                                       a negation probe, one unit over a text
 
 One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`) plus `serve`, `data` and `lab`,
 each with `register(...)`; `common` holds the shared flags and checks. Nothing

@@ -8,8 +8,8 @@ import shlex
 import sys
 import time
 
-from rnnkit.cli.common import (add_model_arguments, add_train_arguments, check_new_output_file, check_output_dir,
-                               model_config_from, print_trained, run_options, train_config_from)
+from rnnkit.cli.common import (add_model_arguments, add_model_choice, add_train_arguments, check_new_output_file,
+                               check_output_dir, model_config_from, print_trained, run_options, train_config_from)
 from rnnkit.errors import InputError
 
 EMBEDDING_DIM = 128  # without --embedding-dim and --embeddings
@@ -54,6 +54,7 @@ def register(commands, train_tasks) -> None:
     text.add_argument("--freeze-embeddings", action="store_true",
                       help="with --embeddings: keep the embedding fixed while the rest learns (default: fine-tune it)")
     add_model_arguments(cmd)
+    add_model_choice(cmd)
     for action in cmd._actions:  # no fixed default: --embeddings sets the size
         if action.dest == "embedding_dim":
             action.default = None
@@ -133,6 +134,9 @@ def pretrained_encoder(args):
 
     if not getattr(args, "init", None):
         return None
+    if getattr(args, "model", "rnn") == "bow":
+        raise InputError("--init starts a recurrent classifier from a trained encoder, and --model bow has no "
+                         "recurrent layers; leave out --init (--embeddings FILE starts its embedding from word vectors)")
     if getattr(args, "embeddings", None):
         raise InputError("--init starts the embedding from the pretrained bundle; leave out --embeddings")
     return PretrainedEncoder.load(args.init)

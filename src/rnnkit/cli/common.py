@@ -55,6 +55,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
                            help="reduce the sequence by its last state or by pooling (default %(default)s)")
 
 
+def add_model_choice(parser: argparse.ArgumentParser) -> None:
+    """--model rnn|bow for a text classifier: the recurrent network (many_to_one), or a bag of words (one_to_one)."""
+    parser.add_argument("--model", choices=("rnn", "bow"), default="rnn",
+                        help="rnn: embedding -> recurrent layers -> pooling -> dense (default); bow: a bag of words, "
+                             "no recurrence: the mean of the text's embeddings -> dense (--hidden units, tanh) -> "
+                             "dense; word order is lost (--cell, --layers, --bidirectional and --pooling do not apply)")
+
+
 def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     """Flags that build a TrainConfig, and how the run goes (engine, device, threads, resume, progress)."""
     d = {"epochs": 6, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "clip_norm": 5.0, "patience": 2, **defaults}
@@ -101,6 +109,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
 def model_config_from(args, **fixed):
     from rnnkit.config import ModelConfig
 
+    if getattr(args, "model", "rnn") == "bow":  # the recurrent flags do not apply: neutral values, not the defaults
+        return ModelConfig(architecture="one_to_one", embedding_dim=args.embedding_dim, hidden_size=args.hidden,
+                           dropout=args.dropout, num_layers=1, bidirectional=False, pooling="mean", **fixed)
     return ModelConfig(cell=args.cell, num_layers=args.layers, embedding_dim=args.embedding_dim,
                        hidden_size=args.hidden, bidirectional=args.bidirectional, dropout=args.dropout,
                        pooling=args.pooling, **fixed)

@@ -1,8 +1,11 @@
-"""`rnnkit lab gradients` and `rnnkit lab adding`: the RNN lab's experiments, on the numpy engine (`rnnkit.lab`).
+"""`rnnkit lab gradients|adding|negation|cells`: the RNN lab's experiments (`rnnkit.lab`).
 
-Each writes into --out (a new or empty directory; --overwrite replaces what an
-earlier run of the same experiment wrote there, and nothing else) a PNG, a
-JSON of the numbers and the printed table as a .txt file.
+gradients and adding train on the numpy engine and write into --out (a new or
+empty directory; --overwrite replaces what an earlier run of the same
+experiment wrote there, and nothing else) a PNG, a JSON of the numbers and the
+printed table as a .txt file. negation scores trained sentiment bundles on a
+built-in probe set and prints a table (or JSON); cells draws one unit's
+activation over a text as an HTML page and a PNG.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from rnnkit.cli.common import check_output_dir
 from rnnkit.errors import InputError
 
 FILES = {"gradients": ("gradients.png", "gradients.json", "gradients.txt"),
-         "adding": ("adding.png", "adding.json", "adding.txt")}
+         "adding": ("adding.png", "adding.json", "adding.txt"),
+         "cells": ("cells.html", "cells.png", "cells.json")}
 
 
 def register(commands) -> None:
-    """Add `rnnkit lab gradients|adding` to the CLI."""
+    """Add `rnnkit lab gradients|adding|negation|cells` to the CLI."""
     lab = commands.add_parser("lab", help="experiments that show why RNNs forget and what LSTM, GRU and clipping "
-                              "do about it (docs/lab.md)")
+                              "do about it, what word order adds over a bag of words, and what one unit does "
+                              "(docs/lab*.md)")
     experiments = lab.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
 
     g = experiments.add_parser(
@@ -73,6 +78,46 @@ def register(commands) -> None:
     _add_run_arguments(a)
     a.set_defaults(func=cmd_adding)
 
+    n = experiments.add_parser(
+        "negation", help="a bag of words against a recurrent network: accuracy on reviews whose negation or word "
+                         "order decides",
+        description="Score binary sentiment bundles (rnnkit train imdb, train classify with labels negative and "
+                    "positive, rnnkit demo) on a built-in probe set: 30 sentences whose negation decides ('not "
+                    "good', 'anything but boring'), each beside its plain counterpart, and 20 pairs of the same "
+                    "words in another order with opposite labels (a bag of words scores exactly 50%% on those). "
+                    "Prints a table, or JSON with --json.")
+    n.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle directories to compare")
+    n.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="(default %(default)s)")
+    n.add_argument("--mistakes", type=int, default=0, metavar="N",
+                   help="also list each bundle's first N wrong probes (default %(default)s)")
+    n.add_argument("--json", action="store_true", help="print one JSON object: every bundle's scores and "
+                   "every sentence's P(positive)")
+    n.set_defaults(func=cmd_negation)
+
+    c = experiments.add_parser(
+        "cells", help="one recurrent unit's activation over a text, token by token (an HTML page and a PNG)",
+        description="Run a text through a bundle's recurrent layers on the numpy engine and colour each token "
+                    "(a character for charlm bundles; a word for classify, sentiment and wordlm bundles) by one "
+                    "unit's activation: tanh(c), the cell state, for an LSTM, h for a GRU or vanilla RNN "
+                    "(Karpathy, Johnson & Fei-Fei 2015). Writes cells.html (self-contained), cells.png and "
+                    "cells.json into --out; --top K lists the units that follow simple features of the text.")
+    c.add_argument("bundle", help="a charlm, wordlm, classify or sentiment bundle of a recurrent model")
+    c.add_argument("--cell", type=int, required=True, metavar="N", help="the unit to show: 0 .. hidden size - 1")
+    source = c.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text to read")
+    source.add_argument("--file", help="read the text from this UTF-8 file")
+    c.add_argument("--out", required=True, help="directory for cells.html, cells.png, cells.json")
+    c.add_argument("--layer", type=int, help="which layer, from 0 (default: the top one)")
+    c.add_argument("--reverse", action="store_true", help="the reverse direction of a bidirectional model")
+    c.add_argument("--top", type=int, default=0, metavar="K", help="also list, for each feature of the text "
+                   "(characters: inside quotes, position in the line, inside parentheses; words: after a "
+                   "negation, position in the text), the K units that correlate with it most (default: none)")
+    c.add_argument("--max-tokens", type=int, default=5000, help="read at most this many tokens (default "
+                   "%(default)s)")
+    c.add_argument("--overwrite", action="store_true", help="replace the files an earlier rnnkit lab cells "
+                   "wrote in --out")
+    c.set_defaults(func=cmd_cells)
+
 
 def _add_run_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
@@ -113,6 +158,72 @@ def cmd_adding(args) -> int:
 
     result = adding.run(settings, progress=None if args.quiet else progress)
     return _finish(out, "adding", result, adding.table(result), adding.plot, started, args.quiet)
+
+
+def cmd_negation(args) -> int:
+    import json
+
+    from rnnkit.lab import negation
+    from rnnkit.tasks import load_predictor
+
+    if args.mistakes < 0:
+        raise InputError(f"--mistakes must be at least 0; got {args.mistakes}")
+    results = [negation.score(load_predictor(path, engine=args.engine), path) for path in args.bundles]
+    if args.json:
+        print(json.dumps({"experiment": "negation", "engine": args.engine, "results": results}, ensure_ascii=False))
+        return 0
+    print(negation.table(results))
+    for result in results if args.mistakes else ():
+        print(f"\n{result['bundle']}: {result['model']}")
+        print("\n".join(negation.mistakes(result, args.mistakes)) or "  no wrong probes")
+    return 0
+
+
+def cmd_cells(args) -> int:
+    from rnnkit.bundle import load_bundle
+    from rnnkit.cli.common import checked_utf8
+    from rnnkit.fileio import atomic_write_text
+    from rnnkit.lab import cells, report
+
+    if args.top < 0 or args.max_tokens < 1:
+        raise InputError(f"--top must be at least 0 and --max-tokens at least 1; got {args.top}, {args.max_tokens}")
+    text = checked_utf8(args.text, "--text") if args.text is not None else _read_text(args.file)
+    bundle = load_bundle(args.bundle)
+    result = cells.activations(bundle, text, args.layer, args.reverse, args.max_tokens)
+    units = result.values.shape[1]
+    if not 0 <= args.cell < units:
+        raise InputError(f"--cell must be in 0..{units - 1} (layer {result.layer} has {units} units); got {args.cell}")
+    out = _output_dir(args.out, "cells", args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    html_file, png, json_file = (out / name for name in FILES["cells"])
+    title = f"{bundle.path.name}: {bundle.config.cell.upper()} unit {args.cell}"
+    atomic_write_text(html_file, cells.html_page(result, args.cell, title))
+    cells.plot(result, args.cell, title, png)
+    top = cells.correlations(result, args.top) if args.top else {}
+    report.save_json({"experiment": "cells", "bundle": str(args.bundle), "model": bundle.config.describe(),
+                      "cell": args.cell, "layer": result.layer, "reverse": result.reverse, "value": result.kind,
+                      "level": result.level, "tokens": result.tokens, "unknown": result.unknown,
+                      "activation": result.values[:, args.cell].round(5).tolist(), "top": top}, json_file)
+    values = result.values[:, args.cell]
+    print(f"unit {args.cell} of layer {result.layer}{' (reverse)' if result.reverse else ''}: {result.kind} over "
+          f"{len(result.tokens)} {'characters' if result.level == 'char' else 'words'} ({result.unknown} unknown), "
+          f"from {values.min():+.3f} to {values.max():+.3f}, mean {values.mean():+.3f}")
+    for feature, ranked in top.items():
+        listed = ", ".join(f"{r['unit']} (r {r['r']:+.2f})" for r in ranked) or "- (constant in this text)"
+        print(f"  {feature}: {listed}")
+    print(f"wrote {html_file}, {png}, {json_file}")
+    return 0
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"--file {path} is not UTF-8 text; re-encode it (e.g. iconv -t UTF-8)") from None
+    except FileNotFoundError:
+        raise InputError(f"--file {path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"--file {path} is a directory; give a text file") from None
 
 
 def _output_dir(out: str, experiment: str, overwrite: bool) -> Path:

@@ -7,8 +7,8 @@ import json
 import sys
 import time
 
-from rnnkit.cli.common import (add_model_arguments, add_train_arguments, check_output_dir, model_config_from,
-                               print_trained, run_options, train_config_from)
+from rnnkit.cli.common import (add_model_arguments, add_model_choice, add_train_arguments, check_output_dir,
+                               model_config_from, print_trained, run_options, train_config_from)
 
 
 def register(commands, train_tasks) -> None:
@@ -25,6 +25,7 @@ def register(commands, train_tasks) -> None:
                       help="start from a trained encoder (rnnkit pretrain's word language model, or a classifier): "
                            "its embedding, recurrent layers and vocabulary; the head starts fresh")
     add_model_arguments(imdb)
+    add_model_choice(imdb)
     add_train_arguments(imdb)
     imdb.set_defaults(func=cmd_train_imdb)
 

@@ -15,7 +15,7 @@ It never imports torch: it is the readable reference and the light runtime
     blas       one BLAS thread inside the time loop
 """
 
-from rnnkit.numpy_engine.models import ManyToMany, ManyToOne, OneToMany, build_model, init_parameters
+from rnnkit.numpy_engine.models import BagOfWords, ManyToMany, ManyToOne, OneToMany, build_model, init_parameters
 from rnnkit.numpy_engine.seq2seq import EncoderDecoder
 
-__all__ = ["build_model", "init_parameters", "ManyToOne", "ManyToMany", "OneToMany", "EncoderDecoder"]
+__all__ = ["build_model", "init_parameters", "BagOfWords", "ManyToOne", "ManyToMany", "OneToMany", "EncoderDecoder"]

@@ -3,6 +3,8 @@
 Key: N batch, T time, S real steps (sum of the lengths), D input size,
 H hidden size, G gate blocks, K directions, E embedding size, O outputs.
 
+(A one_to_one model, the bag of words, has no recurrence: `bag_of_words_logits`.)
+
 `many_to_one_logits(config, params, ids, lengths)` gives the logits of
 `ManyToOne.forward` (same weights and semantics, float32 within 1e-5) at a
 fraction of the cost, because inference needs nothing the training forward
@@ -37,6 +39,7 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.numpy_engine import blas
+from rnnkit.numpy_engine.layers import token_mask
 from rnnkit.numpy_engine.packing import Packing, max_over_steps, pack, pack_ids, sum_over_steps
 
 # PyTorch's gate blocks, reordered so the sigmoid gates come first (lstm i, f, g, o -> i, f, o, g)
@@ -229,3 +232,23 @@ def many_to_one_logits(config: ModelConfig, params: dict, ids: np.ndarray, lengt
     out = np.empty_like(logits)
     out[packing.order] = logits
     return out
+
+
+def bag_of_words_logits(config: ModelConfig, params: dict, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The logits of a one_to_one model (`models.BagOfWords`) in evaluation mode: ids (N, T), lengths (N,)
+    -> logits (N, O). Only the S real tokens' embeddings are read ((S, E), not the (N, T, E) grid) and
+    summed per text with one `np.add.reduceat`."""
+    ids, lengths = np.asarray(ids), np.asarray(lengths)
+    if ids.ndim != 2 or lengths.shape != ids.shape[:1]:
+        raise ValueError(f"ids must be (N, T) and lengths (N,); got {ids.shape} and {lengths.shape}")
+    weight = params["embedding.weight"]
+    real = token_mask(ids, lengths, config.padding_idx)
+    counts = real.sum(axis=1)
+    sums = np.zeros((len(ids), weight.shape[1]), weight.dtype)
+    filled = counts > 0
+    if filled.any():  # row-major: each text's tokens are one run of the flat ids
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[filled]
+        sums[filled] = np.add.reduceat(np.take(weight, ids[real], axis=0), starts, axis=0)
+    mean = sums / np.maximum(counts, 1)[:, None].astype(weight.dtype)
+    a = np.tanh(mean @ params["dense.weight"].T + params["dense.bias"])
+    return a @ params["head.weight"].T + params["head.bias"]

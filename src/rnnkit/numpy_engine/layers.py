@@ -54,6 +54,17 @@ class Embedding:
             dw[self.padding_idx] = 0.0
 
 
+def token_mask(ids: np.ndarray, lengths: np.ndarray, padding_idx: int | None) -> np.ndarray:
+    """real (N, T) bool: True at a text's tokens, i.e. t < length and not the padding id.
+
+    Keras-style pre-padded batches say every length is T and put the padding first; leaving out the
+    padding id finds the tokens in either layout.
+    """
+    ids = np.asarray(ids)
+    real = np.arange(ids.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    return real if padding_idx is None else real & (ids != padding_idx)
+
+
 class Dense:
     """y = x W^T + b over the last axis: x (..., F) -> y (..., O); W (O, F), b (O,)."""
 

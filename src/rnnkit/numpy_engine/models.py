@@ -16,6 +16,9 @@ torch engine; inside, the recurrent layers run time-major (T, N, ·).
                    tokens (N, T) = <s> y_1 .. -> the many_to_many stack
                    -> logits (N, T, V); `generate` feeds back its own tokens
     encoder_decoder  `rnnkit.numpy_engine.seq2seq.EncoderDecoder`
+    one_to_one     ids (N, T), lengths (N,) -> embedding -> dropout -> mean over
+                   each text's tokens (a bag of words: order ignored, padding
+                   left out) -> tanh(dense) -> dropout -> head -> logits (N, O)
 
 The torch engine (`rnnkit.torch_engine.models`) computes the same functions;
 tests hold the two equal. A model holds its parameters by reference in
@@ -32,7 +35,7 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.numpy_engine import inference
-from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, uniform_init
+from rnnkit.numpy_engine.layers import Dense, Dropout, Embedding, Pooling, embedding_init, token_mask, uniform_init
 from rnnkit.numpy_engine.recurrent import StackedRecurrent, StackStepper
 from rnnkit.numpy_engine.seq2seq import EncoderDecoder
 from rnnkit.numpy_engine.softmax import TiedOutput, output_layer
@@ -225,8 +228,59 @@ class OneToMany(_SequenceModel):
         return out
 
 
+class BagOfWords:
+    """A text in, one prediction out, with no recurrence: the one_to_one model (a bag of words).
+
+    The text becomes one vector, the mean of its tokens' embeddings, so word order is lost ("not good,
+    bad" and "not bad, good" are the same bag); a dense layer and the head read that vector:
+
+        m = sum_t w_t e_t,  w_t = 1 / count at the text's tokens, 0 at padding     (N, E)
+        a = tanh(m W_d^T + b_d)                                                     (N, H)
+        logits = dropout(a) W^T + b                                                 (N, O)
+
+    Parameters by reference in `params` (embedding.weight, dense.*, head.*); `frozen` as for the
+    sequence models.
+    """
+
+    def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
+        c = config
+        self.config, self.params = config, params
+        self.frozen: set[str] = set()
+        self.embedding = Embedding(params["embedding.weight"], c.padding_idx)
+        self.dropout_in = Dropout(c.dropout)
+        self.dense = Dense(params["dense.weight"], params["dense.bias"])
+        self.dropout_out = Dropout(c.dropout)
+        self.head = Dense(params["head.weight"], params["head.bias"])
+        self._weights = self._a = None
+
+    def forward(self, ids: np.ndarray, lengths: np.ndarray, train: bool = False,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+        """ids (N, T) (post- or pre-padded), lengths (N,) -> logits (N, O). `rng` drives dropout when training."""
+        ids, lengths = np.asarray(ids), np.asarray(lengths)
+        x = self.dropout_in.forward(self.embedding.forward(ids), train, rng)  # (T, N, E)
+        real = token_mask(ids, lengths, self.config.padding_idx)  # (N, T)
+        self._weights = (real / np.maximum(real.sum(axis=1, keepdims=True), 1)).T.astype(x.dtype)  # w (T, N)
+        m = np.einsum("tne,tn->ne", x, self._weights)  # m = sum_t w_t e_t
+        self._a = np.tanh(self.dense.forward(m))
+        return self.head.forward(self.dropout_out.forward(self._a, train, rng))
+
+    def infer(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The logits of `forward` in evaluation mode, without caches (`inference.bag_of_words_logits`)."""
+        return inference.bag_of_words_logits(self.config, self.params, ids, lengths)
+
+    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+        """dlogits (N, O) -> gradient of every parameter (name -> array, valid until the next backward)."""
+        da = self.dropout_out.backward(self.head.backward(dlogits))
+        dm = self.dense.backward(da * (1.0 - self._a ** 2))  # a = tanh(.): tanh' = 1 - a^2
+        dx = self._weights[:, :, None] * dm[None]  # m = sum_t w_t e_t: de_t = w_t dm, (T, N, E)
+        self.embedding.backward(self.dropout_in.backward(dx))
+        return {"embedding.weight": self.embedding.grads["weight"],
+                **{f"dense.{k}": g for k, g in self.dense.grads.items()},
+                **{f"head.{k}": g for k, g in self.head.grads.items()}}
+
+
 _BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany,
-             "encoder_decoder": EncoderDecoder}
+             "encoder_decoder": EncoderDecoder, "one_to_one": BagOfWords}
 
 
 def build_model(config: ModelConfig, tensors: dict[str, np.ndarray] | None = None,

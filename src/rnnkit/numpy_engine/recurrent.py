@@ -118,6 +118,14 @@ class Recurrent:
         self._cache = (x, caches, states, active, ragged)
         return states[0][1:], current
 
+    def step_states(self) -> tuple[np.ndarray, ...]:
+        """Every step's state from the last forward: (h,) or, for lstm, (h, c), each (T, N, H), in this layer's
+        own step order (a reverse direction's is reversed). Views of the workspace: copy what you keep
+        (`rnnkit lab cells` reads an LSTM's c here)."""
+        if self._cache is None:
+            raise RuntimeError("step_states() reads the last forward; call forward first")
+        return tuple(buffer[1:] for buffer in self._cache[2])
+
     def backward(self, doutputs: np.ndarray, dfinal: tuple | None = None, dh_steps: np.ndarray | None = None):
         """BPTT. doutputs (T, N, H), dfinal (gradient of the final state, or None)
         -> dx (T, N, D), dstate0 (gradient of the initial state, tuple of (N, H)); fills `grads`.

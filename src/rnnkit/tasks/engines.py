@@ -14,13 +14,19 @@ from rnnkit.bundle import Bundle
 from rnnkit.errors import RnnkitError
 from rnnkit.optional import import_torch
 
+TEXT_TO_SCORES = ("many_to_one", "one_to_one")  # the architectures a text classifier may have
+
 
 def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A function (ids (N, T), lengths (N,)) -> logits (N, O) float32 for a many-to-one bundle."""
+    """A function (ids (N, T), lengths (N,)) -> logits (N, O) float32 for a bundle of a text in, scores out:
+    many_to_one (recurrent), or one_to_one (a bag of words)."""
     if engine == "numpy":
         from rnnkit.numpy_engine import build_model, inference
 
         config, params = bundle.config, build_model(bundle.config, bundle.tensors).params
+        if config.architecture == "one_to_one":
+            return lambda ids, lengths: np.asarray(inference.bag_of_words_logits(config, params, ids, lengths),
+                                                   dtype=np.float32)
         layers = inference.prepare_layers(config, params)  # a bundle's weights never change: prepare them once
         return lambda ids, lengths: np.asarray(inference.many_to_one_logits(config, params, ids, lengths, layers),
                                                dtype=np.float32)

@@ -6,7 +6,9 @@ ids (N, T) post-padded -> embedding (N, T, E) -> dropout -> StackedRecurrent
 (many-to-many) head at every step -> logits (N, T, O) (dense, tied to the
 embedding, or an adaptive softmax's log-probabilities); (one-to-many) features
 (N, D_in) -> tanh(bridge) -> initial state, then the many-to-many stack over the
-tokens (teacher forcing; `generate` feeds back its own).
+tokens (teacher forcing; `generate` feeds back its own); (one-to-one, a bag of
+words) ids (N, T) -> embedding -> dropout -> mean over each text's tokens ->
+tanh(dense) -> dropout -> head -> logits (N, O).
 """
 
 from __future__ import annotations
@@ -194,8 +196,38 @@ class OneToMany(_Sequence):
         return {"bridge.weight": self.bridge.weight, "bridge.bias": self.bridge.bias, **super().shared_parameters()}
 
 
+class BagOfWords(nn.Module):
+    """A text in, one prediction out, no recurrence (one_to_one): the mean of the embeddings of its tokens
+    (t < length and not padding, so pre-padded batches work too) -> tanh(dense) -> head: logits (N, O).
+
+    Same function as `rnnkit.numpy_engine.models.BagOfWords`.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.padding_idx)
+        self.dropout = nn.Dropout(c.dropout)
+        self.dense = nn.Linear(c.embedding_dim, c.hidden_size)
+        self.head = nn.Linear(c.hidden_size, c.output_size)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, packed: bool = False) -> torch.Tensor:
+        """ids (N, T), lengths (N,) -> logits (N, O). `packed` is accepted and ignored: there is no recurrence."""
+        x = self.dropout(self.embedding(ids))  # (N, T, E)
+        steps = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        real = (steps < lengths.to(ids.device)[:, None]) & (ids != self.config.padding_idx)
+        weights = real.to(x.dtype) / real.sum(dim=1, keepdim=True).clamp(min=1).to(x.dtype)  # (N, T)
+        mean = torch.einsum("nte,nt->ne", x, weights)
+        return self.head(self.dropout(torch.tanh(self.dense(mean))))
+
+    def shared_parameters(self) -> dict[str, nn.Parameter]:
+        return {"embedding.weight": self.embedding.weight, "dense.weight": self.dense.weight,
+                "dense.bias": self.dense.bias, "head.weight": self.head.weight, "head.bias": self.head.bias}
+
+
 _BUILDERS = {"many_to_one": ManyToOne, "many_to_many": ManyToMany, "one_to_many": OneToMany,
-             "encoder_decoder": EncoderDecoder}
+             "encoder_decoder": EncoderDecoder, "one_to_one": BagOfWords}
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -22,7 +22,7 @@ from rnnkit.errors import InputError
 from rnnkit.tasks.classify.data import targets
 from rnnkit.tasks.classify.scoring import EVAL_BATCH, example_losses, metrics, predicted, probabilities
 from rnnkit.tasks.classify.settings import ClassifySettings
-from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.engines import TEXT_TO_SCORES, many_to_one_logits
 from rnnkit.tasks.words import encode_words
 from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
@@ -31,11 +31,12 @@ EXCERPT_CHARS = 300  # how much of a text the worst mistakes show
 
 
 def check_fits(bundle: Bundle, settings: ClassifySettings) -> None:
-    """BundleError unless the model is a classifier of its labels: many_to_one, one output per class
-    (one logit for two classes)."""
+    """BundleError unless the model is a classifier of its labels: many_to_one (recurrent) or one_to_one (a bag
+    of words), one output per class (one logit for two classes)."""
     c = bundle.config
     check_fit(bundle, [need for ok, need in (
-        (c.architecture == "many_to_one", f"architecture many_to_one (a text in, scores out), not {c.architecture}"),
+        (c.architecture in TEXT_TO_SCORES,
+         f"architecture many_to_one or one_to_one (a text in, scores out), not {c.architecture}"),
         (c.output_size == settings.output_size,
          f"output_size {settings.output_size} for its {len(settings.labels)} labels ({settings.kind}), "
          f"not {c.output_size}"),

@@ -56,6 +56,9 @@ class PretrainedEncoder:
         if bundle.task not in SOURCE_TASKS:
             raise InputError(f"--init {path} holds a {bundle.task} model; a classifier starts from a word "
                              f"language model (rnnkit pretrain) or another classifier ({', '.join(SOURCE_TASKS)})")
+        if bundle.config.architecture == "one_to_one":
+            raise InputError(f"--init {path} holds a bag of words (--model bow), which has no recurrent layers to "
+                             "start from; give a word language model (rnnkit pretrain) or a recurrent classifier")
         try:
             vocab = Vocab.from_json(bundle.vocab)
         except BundleError as exc:

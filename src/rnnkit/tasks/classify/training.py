@@ -3,7 +3,9 @@
 Pipeline: texts -> `tokenize` -> a vocabulary built from the training split
 only -> ids cut to `maxlen` -> length-bucketed batches -> embedding ->
 recurrent layers -> pooling -> dense -> sigmoid (two classes), softmax (more),
-or one sigmoid per tag (multi-label). A validation split (stratified, from the
+or one sigmoid per tag (multi-label). With `ModelConfig(architecture="one_to_one")`
+(`--model bow`) the recurrent layers and pooling are replaced by a bag of words:
+the mean of the text's embeddings -> tanh(dense). A validation split (stratified, from the
 training data unless the user gave one) picks the best epoch and drives early
 stopping; a test split, when given, is only read after training.
 
@@ -55,10 +57,16 @@ class ClassifyTraining(TaskTraining):
                  init: PretrainedEncoder | None = None) -> None:
         if init is not None and embeddings is not None:
             raise ConfigError("--init starts the embedding from the pretrained bundle; leave out --embeddings")
+        if init is not None and model_config.architecture == "one_to_one":
+            raise ConfigError("--init starts a recurrent classifier from a trained encoder, and a bag of words "
+                              "(--model bow) has no recurrent layers; leave out --init (--embeddings FILE starts "
+                              "its embedding from word vectors)")
         self.data, self.given_valid, self.packed, self.init = data, valid, packed, init
         self.base_config, self.text_settings = model_config, settings
         self.batch_size, self.validation_fraction = batch_size, validation_fraction
         self.embeddings = embeddings
+        # a text in, scores out: recurrent (many_to_one, the default), or a bag of words (one_to_one)
+        self.architecture = "one_to_one" if model_config.architecture == "one_to_one" else "many_to_one"
         self.vectors: WordVectors | None = None
         self.settings = settings.to_json()
 
@@ -94,7 +102,7 @@ class ClassifyTraining(TaskTraining):
                              "embeddings": {**self.vectors.summary(), "frozen": self.embeddings.freeze}}
         self.model_config = dataclasses.replace(self.base_config, vocab_size=len(vocab),
                                                 output_size=self.text_settings.output_size,
-                                                architecture="many_to_one", embedding_dim=embedding_dim)
+                                                architecture=self.architecture, embedding_dim=embedding_dim)
         if self.init is not None:
             self.model_config = self.init.model_config(self.model_config)
 

@@ -10,7 +10,7 @@ import numpy as np
 from rnnkit.bundle import CONFIG_FILE, VOCAB_FILE, Bundle, check_fit, reading_part
 from rnnkit.data.vocab import Vocab, tokenize
 from rnnkit.errors import InputError
-from rnnkit.tasks.engines import many_to_one_logits
+from rnnkit.tasks.engines import TEXT_TO_SCORES, many_to_one_logits
 from rnnkit.tasks.words import encode_words
 from rnnkit.tasks.explain import explain_plan, word_effects
 from rnnkit.tasks.protocol import BasePredictor
@@ -90,11 +90,12 @@ class SentimentModel(BasePredictor):
 
 
 def check_fits(bundle: Bundle) -> None:
-    """BundleError unless the bundle's model is a sentiment model: many_to_one, with one logit (P(positive))."""
+    """BundleError unless the bundle's model is a sentiment model: many_to_one (or one_to_one, a bag of words),
+    with one logit (P(positive))."""
     c = bundle.config
     check_fit(bundle, [need for ok, need in (
-        (c.architecture == "many_to_one",
-         f"architecture many_to_one (a review in, one score out), not {c.architecture}"),
+        (c.architecture in TEXT_TO_SCORES,
+         f"architecture many_to_one or one_to_one (a review in, one score out), not {c.architecture}"),
         (c.output_size == 1, f"output_size 1 (one logit: P(positive)), not {c.output_size}"),
     ) if not ok])
 
