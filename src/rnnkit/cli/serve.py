@@ -99,6 +99,9 @@ def cmd_serve(args) -> int:
     if predictor.task == "wordlm":  # the service's /v1/generate is the character LM's (its characters, its limits)
         raise InputError(f"{args.bundle} holds a word language model, which rnnkit serve does not serve yet; use "
                          f"rnnkit generate {args.bundle} --prime \"...\" or rnnkit evaluate {args.bundle} --text FILE")
+    if predictor.task == "condlm":  # ... and it has no label to ask for
+        raise InputError(f"{args.bundle} holds a conditional language model (condlm), which rnnkit serve does not "
+                         f"serve yet; use rnnkit generate {args.bundle} --label {predictor.labels[-1]}")
     sock = bind(args.host, args.port, reuse_port=args.workers > 1)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
