@@ -8,13 +8,26 @@ commands keep their contract, not how well a review reads.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
-from rnnkit.config import ModelConfig
+from rnnkit.bundle import load_bundle, save_bundle
+from rnnkit.cli import main
+from rnnkit.config import ModelConfig, TrainConfig
+from rnnkit.data.labelled import LabelledTexts, read_labelled
+from rnnkit.data.vocab import EOS, Vocab
+from rnnkit.errors import DataError, InputError
 from rnnkit.numpy_engine import build_model, init_parameters
 from rnnkit.numpy_engine.gradcheck import assert_gradients_close
 from rnnkit.params import parameter_shapes
+from rnnkit.tasks import condlm, load_predictor
+from rnnkit.tasks.wordlm import WordLMSettings, word_lm_config
+from rnnkit.training.trainer import TrainingInterrupted
 
 torch = pytest.importorskip("torch")
 
@@ -111,19 +124,6 @@ def test_decoding_step_by_step_from_the_label_state_equals_teacher_forcing():
 
 # --------------------------------------------------------------------------- data, training, generating
 
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-
-from safetensors.numpy import load_file  # noqa: E402
-
-from rnnkit.bundle import load_bundle  # noqa: E402
-from rnnkit.cli import main  # noqa: E402
-from rnnkit.config import TrainConfig  # noqa: E402
-from rnnkit.data.labelled import LabelledTexts, read_labelled  # noqa: E402
-from rnnkit.errors import DataError, InputError  # noqa: E402
-from rnnkit.tasks import condlm, load_predictor  # noqa: E402
-from rnnkit.training.trainer import TrainingInterrupted  # noqa: E402
 
 GOOD = ["great", "wonderful", "superb", "lovely", "brilliant"]
 BAD = ["awful", "boring", "dull", "terrible", "bad"]
@@ -389,3 +389,14 @@ def test_serve_refuses_a_conditional_lm_in_one_line(trained, capsys):
     err = capsys.readouterr().err
     assert "does not serve yet; use rnnkit generate" in err and "--label positive" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_label_is_refused_for_a_language_model_without_labels(tmp_path, capsys):
+    words = Vocab.build({"a": 3, "good": 2, "film": 2}, specials=[EOS])
+    config = word_lm_config(ModelConfig(vocab_size=1, cell="gru", embedding_dim=4, hidden_size=4), len(words),
+                            WordLMSettings(softmax="full"))
+    save_bundle(tmp_path / "wordlm", "wordlm", config, words.to_json(),
+                init_parameters(config, np.random.default_rng(0)), settings={"seq_len": 8, "text": None})
+    assert main(["generate", str(tmp_path / "wordlm"), "--label", "positive", "--length", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a wordlm model: leave --label out" in err and len(err.strip().splitlines()) == 1
