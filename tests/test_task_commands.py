@@ -23,6 +23,7 @@ from rnnkit.data.vocab import EOS, Vocab
 from rnnkit.numpy_engine.models import init_parameters
 from rnnkit.tasks import OPERATIONS, PREDICTORS, load_predictor, predictor_class, tasks_doing
 from rnnkit.tasks.charlm import lm_config
+from rnnkit.tasks.condlm import CondLMSettings, condlm_config
 from rnnkit.tasks.sentiment import demo_data
 from rnnkit.tasks.wordlm import WordLMSettings, word_lm_config
 
@@ -52,6 +53,8 @@ def bundles(tmp_path_factory):
     words = Vocab.build({"a": 3, "good": 2, "film": 2, "abcd": 1}, specials=[EOS])
     wordlm = word_lm_config(ModelConfig(vocab_size=1, cell="lstm", embedding_dim=8, hidden_size=8), len(words),
                             WordLMSettings(softmax="adaptive"))
+    condlm = condlm_config(ModelConfig(vocab_size=1, cell="gru", embedding_dim=8, hidden_size=8), len(words),
+                           CondLMSettings(labels=("a", "b"), softmax="full"))
     (root / "labelled.csv").write_text("text,label\na good film,a\na bad film,b\na dull film,c\n")
     (root / "text.txt").write_text(CHARS * 40)
     (root / "pairs.tsv").write_text("abc\tcba\nbcd\tdcb\n")
@@ -64,6 +67,7 @@ def bundles(tmp_path_factory):
         "wordlm": _save(root / "wordlm", "wordlm", wordlm, words.to_json(), {"seq_len": 16, "text": None}),
         "seq2seq": _save(root / "seq2seq", "seq2seq", seq2seq, {"source": source.to_json(), "target": source.to_json()},
                          {"dataset": "reverse", "source_level": "char", "target_level": "char"}),
+        "condlm": _save(root / "condlm", "condlm", condlm, words.to_json(), {"labels": ["a", "b"], "max_len": 16}),
         "text": root / "text.txt", "pairs": root / "pairs.tsv", "labelled": root / "labelled.csv",
         "classify_bow": _save(root / "classify-bow", "classify", ModelConfig(
             vocab_size=len(vocab), architecture="one_to_one", embedding_dim=8, hidden_size=8, output_size=3),
@@ -102,6 +106,8 @@ def test_every_command_on_every_bundle_answers_or_names_the_fix(bundles, task, o
         argv = ["evaluate", str(bundles[task]), "--data", str(bundles["labelled"]), "--quiet"]
     else:
         argv = command_line(operation, bundles[task], bundles)
+    if task == "condlm" and operation == "generate":
+        argv += ["--label", "b"]  # a conditional LM writes a text of a label
     code = main(argv)
     out, err = capsys.readouterr()
     assert "Traceback" not in err
@@ -144,6 +150,8 @@ REQUESTS = {"/v1/predict": {"text": SENTENCE}, "/v1/explain": {"text": SENTENCE,
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_endpoint_on_every_bundle_answers_or_says_404_never_500(bundles, task):
+    if task == "condlm":  # `rnnkit serve` refuses it in one line (tests/test_condlm.py)
+        pytest.skip("the service does not serve conditional LMs yet: /v1/generate has no label")
     model = load_predictor(bundles[task])
     with TestClient(create_app(model)) as client:
         info = client.get("/v1/model")

@@ -24,7 +24,7 @@ A one_to_one model (a bag of words: no recurrent layers) has instead::
     head.weight                   (O, H)
     head.bias                     (O,)
 
-A many_to_many language model may have another output layer
+A many_to_many or one_to_many language model may have another output layer
 (`output_layer`): "tied" reuses embedding.weight as its output matrix, so it
 has no head.weight, only head.bias (V,) and, when H != E, a projection
 head.projection.weight (E, H) from the hidden state to the embedding size;
@@ -126,7 +126,7 @@ class ModelConfig:
         input_size: features of the single input vector of a one_to_many model.
         target_vocab_size: decoder vocabulary of an encoder_decoder model.
         attention: none | bahdanau | luong (encoder_decoder only).
-        output_layer: "dense" (head.weight, head.bias), or for a many_to_many language model predicting its
+        output_layer: "dense" (head.weight, head.bias), or for a many_to_many or one_to_many LM predicting its
             own vocabulary "tied" (the embedding is the output matrix) or "adaptive" (adaptive softmax).
         cutoffs: the adaptive softmax's cluster boundaries, increasing ids in (0, V) (adaptive only; a
             list read from JSON is kept as a tuple).
@@ -184,9 +184,11 @@ class ModelConfig:
             if self.cutoffs is not None:
                 raise ConfigError("cutoffs belong to output_layer adaptive; leave them out (null)")
             return
-        if self.architecture != "many_to_many" or self.bidirectional or self.output_size != self.vocab_size:
-            raise ConfigError(f"output_layer {self.output_layer} is for a left-to-right many_to_many language model "
-                              f"predicting its own vocabulary (output_size = vocab_size); use output_layer dense")
+        if (self.architecture not in ("many_to_many", "one_to_many") or self.bidirectional
+                or self.output_size != self.vocab_size):
+            raise ConfigError(f"output_layer {self.output_layer} is for a left-to-right many_to_many or one_to_many "
+                              f"language model predicting its own vocabulary (output_size = vocab_size); use "
+                              f"output_layer dense")
         if self.output_layer == "tied":
             if self.cutoffs is not None:
                 raise ConfigError("cutoffs belong to output_layer adaptive; leave them out (null)")
@@ -215,13 +217,14 @@ class ModelConfig:
                     f"-> Dense({self.output_size}){dropout}")
         if self.architecture == "many_to_one":
             return f"{embedding} -> {layers} -> {self.pooling} -> Dense({self.output_size}){dropout}"
+        head = {"dense": f"Dense({self.output_size})",
+                "tied": f"tied softmax({self.output_size}, the embedding)",
+                "adaptive": f"adaptive softmax({self.output_size}, cutoffs {list(self.cutoffs or ())})"}
         if self.architecture == "many_to_many":
-            head = {"dense": f"Dense({self.output_size})",
-                    "tied": f"tied softmax({self.output_size}, the embedding)",
-                    "adaptive": f"adaptive softmax({self.output_size}, cutoffs {list(self.cutoffs or ())})"}
             return f"{embedding} -> {layers} -> {head[self.output_layer]} at every step{dropout}"
         if self.architecture == "one_to_many":
-            return f"Dense({self.input_size} -> initial state) -> {embedding} -> {layers} -> Dense({self.output_size}){dropout}"
+            return (f"Dense({self.input_size} -> initial state) -> {embedding} -> {layers} -> "
+                    f"{head[self.output_layer]}{dropout}")
         decoder = " -> ".join([f"{self.cell.upper()}({self.hidden_size * self.num_directions})"] * self.num_layers)
         attention = "" if self.attention == "none" else f" + {self.attention} attention"
         return (f"{embedding} -> {layers} => Embedding({self.target_vocab_size}, {self.embedding_dim}) -> "

@@ -3,6 +3,7 @@
     rnnkit train imdb --data PATH --out runs/imdb      train the sentiment model on IMDB
     rnnkit train charlm --text FILE --out runs/lm      a character language model on any text
     rnnkit train seq2seq --task dates --out runs/d     an encoder-decoder (translation)
+    rnnkit train generate-review --data PATH --out D   a language model that writes a text of a label (one-to-many)
     rnnkit pretrain --text PATH... --out runs/wlm      a word language model on unlabelled text (= train wordlm)
     rnnkit demo                                        the whole path offline, in under a minute
     rnnkit evaluate BUNDLE [--data PATH | --text FILE] a bundle's metrics on held-out data
@@ -11,8 +12,10 @@
     rnnkit data imdb                                   download IMDB (checksum verified)
     rnnkit lab gradients|adding|negation|cells         the RNN lab: vanishing/exploding gradients, the adding problem,
                                                        a negation probe, one unit over a text
+    rnnkit lab judge GENERATOR CLASSIFIER              how often a classifier agrees with a generator's labels
 
-One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`) plus `serve`, `data` and `lab`,
+One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`, `condlm`) plus `serve`, `data`
+and `lab`,
 each with `register(...)`; `common` holds the shared flags and checks. Nothing
 below this package imports it. Errors a user can cause print one line
 ("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
@@ -26,7 +29,7 @@ import os
 import sys
 
 from rnnkit import __version__
-from rnnkit.cli import charlm, classify, data, lab, predict, pretrain, sentiment, seq2seq, serve
+from rnnkit.cli import charlm, classify, condlm, data, lab, predict, pretrain, sentiment, seq2seq, serve
 from rnnkit.cli.common import describe_os_error, open_bundle
 from rnnkit.errors import ConfigError, RnnkitError
 
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     charlm.register(commands, train)
     pretrain.register(commands, train)
     seq2seq.register(commands, train)
+    condlm.register(commands, train)
     predict.register(commands)
     _add_evaluate_command(commands)
     serve.register(commands)

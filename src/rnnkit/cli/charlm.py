@@ -51,8 +51,12 @@ def _add_train_command(train_tasks) -> None:
 
 
 def _add_generate_command(commands) -> None:
-    gen = commands.add_parser("generate", help="write text with a character-LM or word-LM bundle (streams to stdout)")
-    gen.add_argument("bundle", help="bundle directory written by rnnkit train charlm or rnnkit pretrain")
+    gen = commands.add_parser("generate", help="write text with a character-LM, word-LM or conditional-LM bundle "
+                                               "(streams to stdout)")
+    gen.add_argument("bundle", help="bundle directory written by rnnkit train charlm, rnnkit pretrain or "
+                                    "rnnkit train generate-review")
+    gen.add_argument("--label", help="conditional-LM bundles (rnnkit train generate-review): the label of the text "
+                                     "to write, e.g. positive or negative")
     gen.add_argument("--prime", default="",
                      help="text the model reads first; printed, then continued (default: none)")
     gen.add_argument("--length", type=int,
@@ -96,11 +100,17 @@ def cmd_generate(args) -> int:
     model = open_bundle(args.bundle, "generate", args.engine)
     prime = checked_utf8(args.prime, "the --prime text")
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
-    length = args.length if args.length is not None else (50 if model.task == "wordlm" else 500)
-    pieces = model.stream(prime, length, args.temperature, args.top_k, seed)  # checks every option first
+    length = args.length if args.length is not None else (500 if model.task == "charlm" else 50)
+    if model.task == "condlm":  # the label first: without it there is nothing to write
+        pieces = model.stream(args.label, prime, length, args.temperature, args.top_k, seed)
+    elif args.label is not None:
+        raise InputError(f"--label chooses what a conditional LM (rnnkit train generate-review) writes; "
+                         f"{args.bundle} holds a {model.task} model: leave --label out")
+    else:
+        pieces = model.stream(prime, length, args.temperature, args.top_k, seed)  # checks every option first
     if args.seed is None:
         print(f"rnnkit: seed {seed} (pass --seed {seed} to get this text again)", file=sys.stderr)
-    if model.task == "wordlm" and (unknown := model.unknown_words(prime)):
+    if model.task in ("wordlm", "condlm") and (unknown := model.unknown_words(prime)):
         print(f"rnnkit: note: {len(unknown)} word(s) of the prime are not in the model's vocabulary and are read "
               f"as <unk>: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}", file=sys.stderr)
     out = sys.stdout

@@ -1,11 +1,12 @@
-"""`rnnkit lab gradients|adding|negation|cells`: the RNN lab's experiments (`rnnkit.lab`).
+"""`rnnkit lab gradients|adding|negation|cells|judge`: the RNN lab's experiments (`rnnkit.lab`).
 
 gradients and adding train on the numpy engine and write into --out (a new or
 empty directory; --overwrite replaces what an earlier run of the same
 experiment wrote there, and nothing else) a PNG, a JSON of the numbers and the
 printed table as a .txt file. negation scores trained sentiment bundles on a
 built-in probe set and prints a table (or JSON); cells draws one unit's
-activation over a text as an HTML page and a PNG.
+activation over a text as an HTML page and a PNG; judge counts how often a
+classifier labels a conditional LM's texts as asked (`rnnkit.lab.judge`).
 """
 
 from __future__ import annotations
@@ -117,6 +118,56 @@ def register(commands) -> None:
     c.add_argument("--overwrite", action="store_true", help="replace the files an earlier rnnkit lab cells "
                    "wrote in --out")
     c.set_defaults(func=cmd_cells)
+    j = experiments.add_parser(
+        "judge", help="write texts of each label with a conditional LM and count how often a classifier agrees",
+        description="Write --per-label texts of every label with a conditional-LM bundle (rnnkit train "
+                    "generate-review), label each with a classifier bundle (rnnkit train imdb / classify / "
+                    "sentiment) and report the share labelled as asked, per label and overall. A generator that "
+                    "ignored its label scores about 1/K (50%% for two labels) with a balanced classifier.")
+    j.add_argument("generator", help="conditional-LM bundle directory (rnnkit train generate-review)")
+    j.add_argument("classifier", help="classifier bundle directory whose labels include the generator's")
+    j.add_argument("--per-label", type=int, default=200, help="texts written per label (default %(default)s)")
+    j.add_argument("--length", type=int, default=60, help="most words per text; a text may end sooner at the "
+                   "model's end of review (default %(default)s)")
+    j.add_argument("--temperature", type=float, default=0.8, help="(default %(default)s)")
+    j.add_argument("--top-k", type=int, help="sample among the k most likely words (default: all)")
+    j.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
+    j.add_argument("--examples", type=int, default=2, help="texts of each label shown (default %(default)s)")
+    j.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="(default %(default)s)")
+    j.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    j.set_defaults(func=cmd_judge)
+
+
+def cmd_judge(args) -> int:
+    import json
+
+    from rnnkit.cli.common import open_bundle
+    from rnnkit.lab import judge
+    from rnnkit.tasks.lm import one_thread
+
+    if not 0 <= args.examples <= 100:
+        raise InputError(f"--examples must be 0..100; got {args.examples}")
+    generator = open_bundle(args.generator, "generate", args.engine)
+    if generator.task != "condlm":
+        raise InputError(f"{args.generator} holds a {generator.task} model; rnnkit lab judge needs a conditional LM "
+                         "(rnnkit train generate-review) as its first bundle")
+    classifier = open_bundle(args.classifier, "predict", args.engine)
+
+    def progress(label, r):
+        if not args.json:
+            print(f"{label}: {r['agreement']:.1%} of {r['texts']} texts labelled {label}", flush=True)
+
+    with one_thread():
+        result = judge.judge(generator, classifier, args.per_label, args.length, args.temperature, args.top_k,
+                             args.seed, args.examples, progress)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(judge.table(result))
+    for label, r in result["per_label"].items():
+        for text in r["examples"]:
+            print(f"[{label}] {text}")
+    return 0
 
 
 def _add_run_arguments(parser) -> None:

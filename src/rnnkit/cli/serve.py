@@ -99,6 +99,9 @@ def cmd_serve(args) -> int:
 
     limit_threads(args.engine, args.threads)
     predictor = load_predictor(args.bundle, engine=args.engine)
+    if predictor.task == "condlm":  # /v1/generate has no label to ask for
+        raise InputError(f"{args.bundle} holds a conditional language model (condlm), which rnnkit serve does not "
+                         f"serve yet; use rnnkit generate {args.bundle} --label {predictor.labels[-1]}")
     sock = bind(args.host, args.port, reuse_port=args.workers > 1)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -124,6 +124,18 @@ def read_documents(paths: Iterable[str | os.PathLike], per: str = "paragraph", m
     return documents
 
 
+def documents_of(texts: Iterable[tuple[str, str]]) -> tuple[Documents, list[int]]:
+    """(source, text) pairs as `Documents` (each text one document, the classifier's words), and the
+    positions of the texts kept: a text without words is left out."""
+    reader, kept = _Reader(None), []
+    for position, (source, text) in enumerate(texts):
+        tokens = tokenize(text)
+        if tokens:
+            reader.add(source, tokens)
+            kept.append(position)
+    return reader.result(), kept
+
+
 def _read_imdb(path: Path, reader: _Reader, progress: bool) -> None:
     from tqdm.auto import tqdm
 

@@ -157,13 +157,16 @@ class ManyToMany(_SequenceModel):
         return self._backward_encoder(doutputs, dfinal)
 
 
-class OneToMany(_SequenceModel):
-    """One input vector in, a sequence out (e.g. a caption from an image's feature vector).
+class OneToMany(ManyToMany):
+    """One input vector in, a sequence out (e.g. a caption from an image's feature vector, a review from its
+    label).
 
     The vector sets the initial hidden state of every layer through a dense
     layer, h0 = tanh(W_b v + b_b) (an lstm's cell state starts at 0); the
     stack then reads the tokens: the true previous ones in training (teacher
-    forcing), its own in `generate`.
+    forcing), its own in `generate`. The output layer is any of a language
+    model's (`config.output_layer`: dense, tied or adaptive); `loss` scores
+    only the targets a mask keeps (padding left out).
     """
 
     def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
@@ -183,22 +186,54 @@ class OneToMany(_SequenceModel):
     def forward(self, features: np.ndarray, tokens: np.ndarray, train: bool = False,
                 rng: np.random.Generator | None = None):
         """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state."""
+        return self.decode(tokens, self.initial_state(np.asarray(features)), train, rng)
+
+    def decode(self, tokens: np.ndarray, state, train: bool = False, rng: np.random.Generator | None = None):
+        """tokens (N, T) read from `state` (an `initial_state`, or the final state of an earlier call)
+        -> logits (N, T, V), final state: the many_to_many stack, for generating step by step."""
+        return ManyToMany.forward(self, tokens, state, train, rng)
+
+    def loss(self, features: np.ndarray, tokens: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
+             train: bool = False, rng: np.random.Generator | None = None):
+        """features (N, D_in), tokens, targets (N, T), mask (N, T) bool (None: every step counts)
+        -> (mean -log p(target) over the kept steps, log p(target) (N, T) (0 where not kept), final state).
+
+        Only the kept rows reach the output layer (an adaptive softmax scores just their targets);
+        `loss_backward` gives the gradients.
+        """
         state = self.initial_state(np.asarray(features))
         outputs, final = self._encode(np.asarray(tokens), None, state, train, rng)
-        logits = self.head.forward(self.dropout_out.forward(outputs, train, rng))  # (T, N, V)
-        return logits.transpose(1, 0, 2), final
+        x = self.dropout_out.forward(outputs, train, rng)  # (T, N, H)
+        T, N, H = x.shape
+        keep = np.ones(T * N, bool) if mask is None else np.asarray(mask, bool).T.reshape(T * N)
+        loss, picked = self.head.loss(x.reshape(T * N, H)[keep], np.asarray(targets).T.reshape(T * N)[keep])
+        log_p = np.zeros(T * N, dtype=picked.dtype)
+        log_p[keep] = picked
+        self._loss_rows = (x.shape, keep)
+        return loss, log_p.reshape(T, N).T, final
 
-    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+    def loss_backward(self, dfinal=None) -> dict[str, np.ndarray]:
+        """The gradient of every parameter of the last `loss`, the bridge's included (name -> array)."""
+        (T, N, H), keep = self._loss_rows
+        dx = np.zeros((T * N, H), dtype=self.params["bridge.weight"].dtype)
+        dx[keep] = self.head.loss_backward()  # padding rows get no gradient
+        grads = self._backward_encoder(self.dropout_out.backward(dx.reshape(T, N, H)), dfinal)
+        return {**grads, **self._backward_bridge()}
+
+    def backward(self, dlogits: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
         """dlogits (N, T, V) -> gradient of every parameter; the features' gradient (N, D_in) is left in
         `features_gradient`."""
-        doutputs = self.dropout_out.backward(self.head.backward(np.ascontiguousarray(dlogits.transpose(1, 0, 2))))
-        grads = self._backward_encoder(doutputs)
+        grads = ManyToMany.backward(self, dlogits, dfinal)
+        return {**grads, **self._backward_bridge()}
+
+    def _backward_bridge(self) -> dict[str, np.ndarray]:
+        """From the initial state's gradient through h0 = tanh(W_b v + b_b): the bridge's gradients."""
         dh0 = self.initial_state_gradient
         dh0 = dh0[0] if self.config.cell == "lstm" else dh0  # c0 is a constant 0
         L, N, H = dh0.shape
         dpre = dh0.transpose(1, 0, 2).reshape(N, L * H) * (1.0 - self._h0 ** 2)  # through tanh
         self.features_gradient = self.bridge.backward(dpre)
-        return {**grads, "bridge.weight": self.bridge.grads["weight"], "bridge.bias": self.bridge.grads["bias"]}
+        return {"bridge.weight": self.bridge.grads["weight"], "bridge.bias": self.bridge.grads["bias"]}
 
     def generate(self, features: np.ndarray, bos: int, steps: int, temperature: float = 0.0,
                  rng: np.random.Generator | None = None) -> np.ndarray:

@@ -27,6 +27,7 @@ PREDICTORS = {
     "charlm": "rnnkit.tasks.charlm.predictor:CharLM",
     "wordlm": "rnnkit.tasks.wordlm.predictor:WordLM",
     "seq2seq": "rnnkit.tasks.seq2seq.predictor:Seq2SeqModel",
+    "condlm": "rnnkit.tasks.condlm.predictor:ConditionalLM",
 }
 
 

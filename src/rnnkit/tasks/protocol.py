@@ -4,7 +4,7 @@ A predictor is a loaded bundle ready to use (`rnnkit.load(path)` returns one).
 Every one has:
 
     Predictor.load(bundle, engine)   build it from a loaded `Bundle` on "numpy" or "torch"
-    .task                            the bundle's task ("sentiment", "classify", "charlm", "wordlm", "seq2seq")
+    .task                            the bundle's task ("sentiment", "classify", "charlm", "wordlm", "seq2seq", "condlm")
     .operations                      what it does, by name: a subset of OPERATIONS
     .bundle, .engine                 the bundle it was loaded from, the engine it runs on
     .describe()                      a JSON-able summary: task, engine, model, settings, metrics

@@ -157,17 +157,17 @@ def pool(outputs: torch.Tensor, lengths: torch.Tensor, config: ModelConfig) -> t
     return largest if config.pooling == "max" else torch.cat([mean, largest], dim=-1)
 
 
-class OneToMany(_Sequence):
+class OneToMany(ManyToMany):
     """One input vector in, a sequence out: features (N, D_in) set the initial state, h0 = tanh(bridge(v)).
 
-    Same function as `rnnkit.numpy_engine.models.OneToMany` (tensor names in `rnnkit.params`).
+    Same function as `rnnkit.numpy_engine.models.OneToMany` (tensor names in `rnnkit.params`); its output
+    layer is any of a language model's (dense, tied or adaptive).
     """
 
     def __init__(self, config: ModelConfig) -> None:
         check_one_to_many(config)
         super().__init__(config)
         self.bridge = nn.Linear(config.input_size, config.num_layers * config.hidden_size)
-        self.head = nn.Linear(config.hidden_size, config.output_size)
 
     def initial_state(self, features: torch.Tensor):
         """features (N, D_in) -> h0 (L, N, H), or (h0, c0 = 0) for lstm."""
@@ -175,10 +175,15 @@ class OneToMany(_Sequence):
         h0 = torch.tanh(self.bridge(features)).view(n, c.num_layers, c.hidden_size).transpose(0, 1).contiguous()
         return (h0, torch.zeros_like(h0)) if c.cell == "lstm" else h0
 
-    def forward(self, features: torch.Tensor, tokens: torch.Tensor):
-        """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state."""
-        outputs, state = self.rnn(self.dropout(self.embedding(tokens)), None, self.initial_state(features))
-        return self.head(self.dropout(outputs)), state
+    def forward(self, features: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None):
+        """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state; with
+        targets (N, T): log p(target) (N, T) instead of the logits (mask out padding yourself)."""
+        return self.decode(tokens, self.initial_state(features), targets)
+
+    def decode(self, tokens: torch.Tensor, state, targets: torch.Tensor | None = None):
+        """tokens (N, T) read from `state` (an `initial_state`, or an earlier call's final state): the
+        many_to_many stack, for generating step by step."""
+        return ManyToMany.forward(self, tokens, state, targets)
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, bos: int, steps: int) -> torch.Tensor:
@@ -187,8 +192,8 @@ class OneToMany(_Sequence):
         tokens = torch.full((features.shape[0], 1), bos, dtype=torch.long, device=features.device)
         out = []
         for _ in range(steps):
-            outputs, state = self.rnn(self.embedding(tokens), None, state)
-            tokens = self.head(outputs).argmax(-1)  # (N, 1)
+            logits, state = self.decode(tokens, state)
+            tokens = logits.argmax(-1)  # (N, 1)
             out.append(tokens)
         return torch.cat(out, dim=1)
 

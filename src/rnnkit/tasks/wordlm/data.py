@@ -77,18 +77,23 @@ def prepare(documents: Documents, vocab_size: int, validation_fraction: float, s
         is_val[held] = True
         train_parts = [d for d, v in zip(docs, is_val) if not v]
         val_parts, held_out = [d for d, v in zip(docs, is_val) if v], "documents"
-    words = documents.words
-    counts = np.bincount(_nonnegative(train_parts), minlength=len(words))  # of each word, in training only
-    vocab = Vocab.build(Counter({words[i]: int(counts[i]) for i in np.flatnonzero(counts)}), max_size=vocab_size,
-                        specials=[EOS])
-    # provisional id -> vocabulary id; its last entry, read by the -1 that marks an end of document, is <eos>
-    lookup = np.append(np.asarray(vocab.encode(words), dtype=np.int32), np.int32(EOS_ID))
+    vocab, lookup = vocabulary(documents.words, train_parts, vocab_size)
     train_docs = [lookup[d] for d in train_parts]
     if held_out == "tail":
         val_ids = lookup[val_parts[0]].astype(np.int64)
     else:
         val_ids = join([lookup[d] for d in val_parts], EOS_ID).astype(np.int64)
     return Corpus(vocab, train_docs, val_ids, held_out, 0 if held_out == "tail" else len(val_parts))
+
+
+def vocabulary(words: list[str], train_parts: list[np.ndarray], vocab_size: int) -> tuple[Vocab, np.ndarray]:
+    """The `vocab_size` most frequent words of `train_parts` (provisional ids into `words`; -1 marks an end of
+    document) after <pad>, <unk>, <eos>, and the lookup provisional id -> vocabulary id (int32 (len(words) + 1,):
+    its last entry, read by a -1, is <eos>; a word outside the vocabulary maps to <unk>)."""
+    counts = np.bincount(_nonnegative(train_parts), minlength=len(words))  # of each word, in training only
+    vocab = Vocab.build(Counter({words[i]: int(counts[i]) for i in np.flatnonzero(counts)}), max_size=vocab_size,
+                        specials=[EOS])
+    return vocab, np.append(np.asarray(vocab.encode(words), dtype=np.int32), np.int32(EOS_ID))
 
 
 def _nonnegative(parts: list[np.ndarray]) -> np.ndarray:
