@@ -15,8 +15,8 @@
     rnnkit lab judge GENERATOR CLASSIFIER              how often a classifier agrees with a generator's labels
 
 One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`, `condlm`) plus `serve`,
-`data` and `lab`, each with `register(...)`; `common` holds the shared flags and checks. Nothing below this package imports it. Errors a user can cause print one line
-("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
+`data` and `lab`, each with `register(...)`; `common` holds the shared flags and checks. Nothing below
+this package imports it. Errors a user can cause print one line ("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
 commands that need them.
 """
 
