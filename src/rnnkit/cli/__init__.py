@@ -16,8 +16,8 @@
 
 One module per task (`sentiment`, `classify`, `charlm`, `pretrain`, `seq2seq`, `condlm`) plus `serve`,
 `data` and `lab`, each with `register(...)`; `common` holds the shared flags and checks. Nothing below
-this package imports it. Errors a user can cause print one line ("rnnkit: error: ...") and exit non-zero. Heavy imports (torch) happen inside the
-commands that need them.
+this package imports it. Errors a user can cause print one line ("rnnkit: error: ...") and exit non-zero.
+Heavy imports (torch) happen inside the commands that need them.
 """
 
 from __future__ import annotations
