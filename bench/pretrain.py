@@ -211,7 +211,10 @@ def _machine() -> dict:
 
 
 def _git_commit() -> str | None:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git on this machine
+        return None
     return head or None
 
 
