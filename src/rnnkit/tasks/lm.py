@@ -64,12 +64,15 @@ def numpy_step(model) -> StepFn:
 
 
 def torch_step(module) -> StepFn:
-    """A StepFn over a torch ManyToMany module (put it in eval mode first); the state stays torch."""
+    """A StepFn over a torch ManyToMany module (put it in eval mode first), on the module's device; the state
+    stays torch."""
     import torch
+
+    device = next(module.parameters()).device
 
     def step(ids: np.ndarray, state):
         with torch.no_grad():
-            logits, final = module(torch.from_numpy(np.ascontiguousarray(ids)), state)
+            logits, final = module(torch.from_numpy(np.ascontiguousarray(ids)).to(device), state)
         return logits.float().cpu().numpy(), final
 
     return step

@@ -29,12 +29,15 @@ def numpy_scorer(model) -> ScoreFn:
 
 
 def torch_scorer(module) -> ScoreFn:
-    """A ScoreFn over a torch ManyToMany module (put it in eval mode first)."""
+    """A ScoreFn over a torch ManyToMany module (put it in eval mode first), on the module's device."""
     import torch
+
+    device = next(module.parameters()).device
 
     def score(ids: np.ndarray, targets: np.ndarray, state):
         with torch.no_grad():
-            log_p, final = module(torch.from_numpy(_long(ids)), state, targets=torch.from_numpy(_long(targets)))
+            log_p, final = module(torch.from_numpy(_long(ids)).to(device), state,
+                                  targets=torch.from_numpy(_long(targets)).to(device))
         return log_p.double().cpu().numpy(), final
 
     return score
