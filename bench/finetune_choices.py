@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretrain import _git_commit, _machine, rnnkit, test_accuracy  # noqa: E402
+from common import git_commit, machine, rnnkit  # noqa: E402
+from pretrain import test_accuracy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "finetune_choices.json"
@@ -59,8 +60,8 @@ def main() -> int:
     everything = json.loads(args.results.read_text()) if args.results.exists() else {}
     results = everything.setdefault(args.tag, {})
     results.update({"command": "python bench/finetune_choices.py " + shlex.join(sys.argv[1:]),
-                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-                    "commit": _git_commit(), "extra": args.extra, "gpu": _gpu()})
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                    "commit": git_commit(), "extra": args.extra, "gpu": _gpu()})
 
     def record(key: str, value) -> None:
         from rnnkit.fileio import atomic_write_text

@@ -1,8 +1,19 @@
-"""The lab's measured lessons; stage `conditional_generation`: does a review written for a label read as that label?
+"""The lab's measured lessons: gradients through time, the adding problem, the negation probe, text from a label.
 
-    python bench/lab.py --data ../shared/data/aclImdb_v1.tar.gz --classifier runs/imdb            # ~25 min, 2 cores
+    python bench/lab.py --data ../shared/data/aclImdb_v1.tar.gz --classifier runs/imdb            # ~40 min, 2 cores
+    python bench/lab.py --data ... --classifier runs/imdb --stages gradients,adding               # some stages
     python bench/lab.py --data ... --classifier runs/imdb --generator runs/review-gen             # judge only
     python bench/lab.py --data ... --classifier runs/imdb --quick                                 # minutes: the script works
+
+gradients
+    `rnnkit.lab.gradients` at T = 100 (numpy engine): gradient_ratio_t100, ||dL/dh_1|| / ||dL/dh_T|| per cell at
+    initialisation and after training on the adding problem, and the clipping comparison's final MSEs.
+adding
+    `rnnkit.lab.adding` at T = 50, 100, 200, rnn/lstm/gru with the same budget (4,000 Adam steps at most):
+    adding_mse (final test MSE; always answering 1 scores 0.167) and adding_steps_to_0_01.
+negation
+    `rnnkit lab negation` on a bag of words (`rnnkit train imdb --model bow`, trained here unless --bow) and on
+    the recurrent --classifier: negation_accuracy_bow, negation_accuracy_rnn (and each one's test accuracy).
 
 conditional_generation
     1. `rnnkit train generate-review --data DATA` (IMDB's 25,000 labelled training reviews; test/ is never
@@ -24,28 +35,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_commit, machine, rnnkit  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "lab.json"
-STAGES = ("conditional_generation",)
+STAGES = ("gradients", "adding", "negation", "conditional_generation")
 QUICK_TRAIN = "--epochs 1 --hidden 64 --embedding-dim 32 --vocab-size 5000 --max-len 60"
 
-
-def rnnkit(*args: str) -> tuple[float, str]:
-    """Run `rnnkit ARGS` as a process; (minutes, stdout). Its stderr (progress) passes through."""
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], stdout=subprocess.PIPE, text=True, check=True)
-    return round((time.perf_counter() - started) / 60, 2), proc.stdout
 
 
 def sample_csv(data: Path, count: int, target: Path, seed: int = 0) -> Path:
@@ -64,6 +69,75 @@ def sample_csv(data: Path, count: int, target: Path, seed: int = 0) -> Path:
         writer.writerow(["text", "label"])
         writer.writerows(rows)
     return target
+
+
+def gradients(args, work: Path) -> dict:
+    """||dL/dh_1|| / ||dL/dh_T|| at T = 100 per cell (numpy engine), at initialisation and after training on the
+    adding problem; the loss reads h_T alone, so h_T is distance 0 and h_1 distance T - 1."""
+    from rnnkit.lab.gradients import GradientSettings, run
+
+    settings = GradientSettings(length=100, train_steps=300 if args.quick else 3000)
+    started = time.perf_counter()
+    result = run(settings, progress=print)
+    curves = result["relative_norm"]
+    ratio = {cell: {when: _ratio(curves[f"{cell} {key}"]) for when, key in (("init", "at init"), ("trained", "trained"))
+                    if f"{cell} {key}" in curves} for cell in ("rnn", "lstm", "gru")}
+    return {"gradient_ratio_t100": ratio, "gradient_trained": result["trained"],
+            "gradient_clipping_final_mse": {name: r["final_test_mse"] for name, r in result["clipping"].items()},
+            "gradients_minutes": round((time.perf_counter() - started) / 60, 2),
+            "gradients_settings": result["settings"]}
+
+
+def _ratio(relative: list[float]) -> float:
+    """||dL/dh_1|| / ||dL/dh_T||: the curve is indexed by distance d = T - t."""
+    return float(f"{relative[-1] / relative[0]:.3g}")
+
+
+def adding(args, work: Path) -> dict:
+    """The adding problem at T = 50, 100, 200, every cell with the same budget: test MSE, and the steps it took to
+    reach MSE < 0.01 (None: never within the budget)."""
+    from rnnkit.lab.adding import AddingSettings, run
+
+    settings = AddingSettings(steps=400 if args.quick else 4000, lengths=(50,) if args.quick else (50, 100, 200))
+    started = time.perf_counter()
+    result = run(settings, progress=lambda r: print(f"adding: {r['cell']} T={r['length']}: test MSE "
+                                                    f"{r['final_test_mse']:.4f} after {r['steps'][-1]} steps"))
+    mse, steps = {}, {}
+    for r in result["runs"]:
+        key = f"T{r['length']}"
+        mse.setdefault(r["cell"], {})[key] = round(r["final_test_mse"], 5)
+        below = [step for step, value in zip(r["steps"], r["test_mse"]) if value < 0.01]
+        steps.setdefault(r["cell"], {})[key] = below[0] if below else None
+    return {"adding_mse": mse, "adding_steps_to_0_01": steps, "adding_baseline_mse": result["baseline_mse"],
+            "adding_minutes": round((time.perf_counter() - started) / 60, 2), "adding_settings": result["settings"]}
+
+
+def negation(args, work: Path) -> dict:
+    """The negation probe: a bag of words (`train imdb --model bow`, trained here unless --bow names one) against
+    the recurrent classifier --classifier names; the accuracy of each on the probes."""
+    from rnnkit.lab.negation import score
+    from rnnkit.tasks import load_predictor
+
+    bow, result = args.bow, {}
+    if bow is None:
+        bow = work / "bow"
+        command = ["train", "imdb", "--data", str(args.data), "--model", "bow", "--out", str(bow), "--overwrite",
+                   "--quiet", *(["--epochs", "1"] if args.quick else [])]
+        minutes, _ = rnnkit(*command)
+        result.update({"negation_bow_train_minutes": minutes, "negation_bow_train_command": "rnnkit " + shlex.join(command)})
+    for name, path in (("bow", bow), ("rnn", args.classifier)):
+        r = score(load_predictor(path), name)
+        result[f"negation_accuracy_{name}"] = round(r["probes"], 4)
+        result[f"negation_{name}"] = {k: r[k] for k in ("model", "negated", "plain", "negation_pairs_right", "order",
+                                                        "order_pairs_right", "unknown_tokens", "unanswered")}
+        result[f"negation_{name}"]["test_accuracy"] = None if args.quick else _test_accuracy(path, args.data)
+    return result
+
+
+def _test_accuracy(bundle: Path, data) -> float:
+    _, out = rnnkit("evaluate", str(bundle), "--data", str(data), "--split", "test", "--json", "--quiet",
+                    "--engine", "torch")
+    return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
 
 
 def conditional_generation(args, work: Path) -> dict:
@@ -107,6 +181,7 @@ def main() -> int:
     parser.add_argument("--classifier", required=True, type=Path,
                         help="a classifier bundle with the labels negative and positive (e.g. rnnkit train imdb)")
     parser.add_argument("--generator", type=Path, help="a generate-review bundle to judge instead of training one")
+    parser.add_argument("--bow", type=Path, help="negation: a `train imdb --model bow` bundle instead of training one")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {', '.join(STAGES)}")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "lab-bench",
                         help="where the bundles go (default %(default)s)")
@@ -131,33 +206,14 @@ def main() -> int:
     for stage in stages:
         results.update({stage: {"command": "python bench/lab.py " + shlex.join(sys.argv[1:]),
                                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                "machine": _machine(), "commit": _git_commit(), "quick": args.quick}})
+                                "machine": machine(), "commit": git_commit(), "quick": args.quick}})
         results.update(globals()[stage](args, work))
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")  # after each stage
-        print(f"{stage}: agreement {results['conditional_generation_agreement']:.1%} -> {out_file}")
+        print(f"{stage} -> {out_file}")
     return 0
 
 
-def _machine() -> dict:
-    import torch
-
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
-def _git_commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:  # no git on this machine
-        return None
-    return head or None
 
 
 if __name__ == "__main__":

@@ -32,10 +32,8 @@ import argparse
 import io
 import json
 import os
-import platform
 import random
 import shlex
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -43,19 +41,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_commit, machine, rnnkit  # noqa: E402
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pretrain.json"
 STAGES = ("baseline", "scratch", "pretrain", "finetune", "small")
 
-
-def rnnkit(*args: str, env: dict | None = None) -> tuple[float, str]:
-    """Run `rnnkit ARGS` as a process; (minutes, stdout). Its stderr (progress) passes through."""
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], stdout=subprocess.PIPE, text=True,
-                          env=env, check=True)
-    return round((time.perf_counter() - started) / 60, 2), proc.stdout
 
 
 def test_accuracy(bundle: Path, data: Path) -> float:
@@ -145,7 +139,7 @@ def main() -> int:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.quick else {}
     results.update({"command": "python bench/pretrain.py " + shlex.join(sys.argv[1:]),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "machine": _machine(), "commit": _git_commit()})
+                    "machine": machine(), "commit": git_commit()})
     out_file = RESULTS if not args.quick else Path(tempfile.mkdtemp()) / "pretrain.json"
     lm, env = work / "lm", {**os.environ}
 
@@ -194,28 +188,6 @@ def main() -> int:
     return 0
 
 
-def _machine() -> dict:
-    import torch
-
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    flags = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": flags or platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
-def _git_commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:  # no git on this machine
-        return None
-    return head or None
 
 
 if __name__ == "__main__":
