@@ -3,7 +3,7 @@
     python bench/hostile_clients.py          # ~20-30 s on 2 cores; prints a summary line and the JSON
 
 `run_hostile_clients(work, env)` (bench/reliability.py calls it) writes one small
-untrained bundle per task into `work` (sentiment, classify, charlm, seq2seq: the
+untrained bundle per task into `work` (sentiment, classify, charlm, wordlm, seq2seq: the
 recipe of tests/test_task_commands.py; what is tested is the service's contract,
 not the model), then for each starts
 
@@ -65,7 +65,7 @@ NUMBER_FIELDS = {
     "/v1/predict": (), "/v1/explain": ("top_k",), "/v1/generate": ("length", "temperature", "top_k", "seed"),
     "/v1/translate": ("beam", "max_len", "alpha")}
 OWN = {"sentiment": ("/v1/predict", "/v1/explain"), "classify": ("/v1/predict", "/v1/explain"),
-       "charlm": ("/v1/generate",), "seq2seq": ("/v1/translate",)}
+       "charlm": ("/v1/generate",), "wordlm": ("/v1/generate",), "seq2seq": ("/v1/translate",)}
 # what a correct answer to BASE holds, per endpoint
 ANSWER_KEY = {"/v1/predict": "prediction", "/v1/explain": "words", "/v1/generate": "text",
               "/v1/translate": "translation"}
@@ -107,8 +107,10 @@ def build_bundles(work: Path) -> dict[str, Path]:
     from rnnkit.data.pairs import PairVocab
     from rnnkit.data.text import CharVocab
     from rnnkit.numpy_engine.models import init_parameters
+    from rnnkit.data.vocab import EOS, Vocab
     from rnnkit.tasks.charlm import lm_config
     from rnnkit.tasks.sentiment import demo_data
+    from rnnkit.tasks.wordlm import WordLMSettings, word_lm_config
 
     def save(task, config, vocab, settings):
         out = work / task
@@ -120,6 +122,7 @@ def build_bundles(work: Path) -> dict[str, Path]:
     _, _, vocab = demo_data(200, seed=0)
     chars = CharVocab.build(CHARS * 20)
     source = PairVocab.build(["abc", "bcd", "dab"], "char", True)
+    words = Vocab.build({"a": 3, "good": 2, "film": 2, "ab": 1}, specials=[EOS])
     return {
         "sentiment": save("sentiment", ModelConfig(vocab_size=len(vocab), cell="gru", embedding_dim=8, hidden_size=8),
                           vocab.to_json(), {"maxlen": 50, "vocab_size": None, "dataset": "demo"}),
@@ -129,6 +132,9 @@ def build_bundles(work: Path) -> dict[str, Path]:
         "charlm": save("charlm", lm_config(ModelConfig(vocab_size=1, cell="lstm", embedding_dim=8, hidden_size=8),
                                            len(chars)),
                        chars.to_json(), {"seq_len": 16, "text": None}),
+        "wordlm": save("wordlm", word_lm_config(ModelConfig(vocab_size=1, cell="lstm", embedding_dim=8, hidden_size=8),
+                                                len(words), WordLMSettings(softmax="adaptive")),
+                       words.to_json(), {"seq_len": 16, "text": None}),
         "seq2seq": save("seq2seq", ModelConfig(vocab_size=len(source), target_vocab_size=len(source),
                                                architecture="encoder_decoder", cell="gru", embedding_dim=8,
                                                hidden_size=8, attention="luong"),

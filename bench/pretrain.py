@@ -17,6 +17,8 @@ reviews (read only to score), the results file written after each stage:
   pretrain   `rnnkit pretrain --text DATA` (aclImdb train/pos, train/neg,
              train/unsup: 75,000 reviews; test/ is never read) with
              --pretrain-options; its validation perplexity and minutes.
+  profile    where a pretraining step's time goes: a whole step against the output layer alone (the
+             adaptive softmax's share), median of 20, the torch engine.
   finetune   `rnnkit train imdb --init LM` with --finetune-options; test
              accuracy and minutes.
   small      the small-label regime: a fixed stratified sample of --small
@@ -48,7 +50,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pretrain.json"
-STAGES = ("baseline", "scratch", "pretrain", "finetune", "small")
+STAGES = ("baseline", "scratch", "pretrain", "profile", "finetune", "small")
 
 
 
@@ -86,6 +88,70 @@ def nb_logistic_regression(data: Path, ngrams: int = 3) -> dict:
             "baseline_seconds": round(time.perf_counter() - started, 1),
             "baseline": f"binarized word 1-{ngrams}-grams ({x_train.shape[1]:,} features), NB log-count ratio "
                         "scaling, LogisticRegression(C=1, liblinear), scikit-learn"}
+
+
+# --------------------------------------------------------------------------- the language model
+
+def lm_facts(lm: Path) -> dict:
+    """What the LM bundle says of its pretraining: validation perplexity, the epochs and their training tokens per
+    second (the epoch's seconds include its validation and checkpoints)."""
+    config = json.loads((lm / "config.json").read_text())
+    epochs = json.loads((lm / "history.json").read_text()).get("epochs", [])
+    tokens = config["settings"].get("train_tokens")
+    return {"lm_val_perplexity": config["metrics"].get("val_perplexity"),
+            "lm_val_loss_nats": config["metrics"].get("val_loss"), "pretrain_history": epochs,
+            "pretrain_epochs_done": len(epochs), "pretrain_train_tokens_per_epoch": tokens,
+            "pretrain_tokens_per_second": [round(tokens / e["seconds"]) for e in epochs] if tokens else None}
+
+
+def softmax_share(lm: Path, steps: int = 20) -> dict:
+    """Where a pretraining step's time goes: the median seconds of a whole training step (forward, backward,
+    Adam) of the LM on one batch (batch_size x seq_len tokens, random ids) and of the output layer's forward and
+    backward alone on the same number of hidden states; their ratio is the output layer's share."""
+    import statistics
+
+    import torch
+
+    from rnnkit.bundle import load_bundle
+    from rnnkit.torch_engine import build_model
+
+    bundle = load_bundle(lm)
+    train = bundle.train or {}
+    batch, seq_len = train.get("batch_size", 64), bundle.settings.get("seq_len", 70)
+    model = build_model(bundle.config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    rng = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, bundle.config.vocab_size, (batch, seq_len + 1), generator=rng)
+    hidden = torch.randn(batch * seq_len, bundle.config.hidden_size, requires_grad=True)
+
+    def whole():
+        optimizer.zero_grad(set_to_none=True)
+        log_p, _ = model(ids[:, :-1], None, targets=ids[:, 1:])
+        (-log_p.mean()).backward()
+        optimizer.step()
+
+    def output_layer():
+        head = model.head
+        if bundle.config.output_layer == "adaptive":
+            loss = head(hidden, ids[:, 1:].reshape(-1)).loss
+        else:
+            loss = torch.nn.functional.cross_entropy(head(hidden), ids[:, 1:].reshape(-1))
+        loss.backward()
+
+    def median(fn) -> float:
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(steps):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    step, head = median(whole), median(output_layer)
+    return {"pretrain_step_seconds": round(step, 4), "pretrain_output_layer_seconds": round(head, 4),
+            "pretrain_output_layer_share": round(head / step, 3), "pretrain_profile_threads": torch.get_num_threads(),
+            "pretrain_profile_batch": [batch, seq_len]}
 
 
 # --------------------------------------------------------------------------- the small-label regime
@@ -164,10 +230,9 @@ def main() -> int:
     if "pretrain" in stages:
         minutes, _ = rnnkit("pretrain", "--text", str(data), "--out", str(lm), "--overwrite",
                             *shlex.split(args.pretrain_options), env=env)
-        metrics = json.loads((lm / "config.json").read_text()).get("metrics", {})
-        record(pretrain_minutes=minutes, lm_val_perplexity=metrics.get("val_perplexity"),
-               lm_val_loss_nats=metrics.get("val_loss"), pretrain_options=args.pretrain_options,
-               pretrain_history=json.loads((lm / "history.json").read_text()).get("epochs"))
+        record(pretrain_minutes=minutes, pretrain_options=args.pretrain_options, **lm_facts(lm))
+    if "profile" in stages:
+        record(**softmax_share(lm))
     if "finetune" in stages:
         bundle = work / "finetuned"
         minutes, _ = rnnkit("train", "imdb", "--data", str(data), "--init", str(lm), "--out", str(bundle),
