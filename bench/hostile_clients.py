@@ -969,7 +969,8 @@ def run_hostile_clients(work: Path, env: dict) -> dict:
                             for r in per_task},
         "seconds": round(time.monotonic() - started, 1),
     }
-    print(f"hostile clients: {result['server_requests']} requests in {result['server_cases']} cases on {len(result['server_per_task'])} servers, "
+    servers = len(result["server_per_task"])
+    print(f"hostile clients: {result['server_requests']} requests in {result['server_cases']} cases on {servers} servers, "
           f"{result['server_500s']} answers 500, {result['server_connection_errors']} connections lost, "
           f"{result['server_hangs']} hangs, stayed up: {result['server_stayed_up']} ({result['seconds']} s)",
           file=sys.stderr)
