@@ -33,10 +33,10 @@ torch = pytest.importorskip("torch")
 
 
 def one_to_many(layer: str, V: int = 30, H: int = 16, E: int = 8, cell: str = "lstm", layers: int = 1,
-                K: int = 2) -> ModelConfig:
+                K: int = 2, condition: str = "initial") -> ModelConfig:
     return ModelConfig(vocab_size=V, output_size=V, cell=cell, embedding_dim=E, hidden_size=H, num_layers=layers,
                        bidirectional=False, dropout=0.0, architecture="one_to_many", input_size=K, padding_idx=0,
-                       output_layer=layer, cutoffs=(6, 14) if layer == "adaptive" else None)
+                       output_layer=layer, cutoffs=(6, 14) if layer == "adaptive" else None, condition=condition)
 
 
 def _batch(rng, V=30, K=2):
@@ -61,11 +61,18 @@ def _torch_twin(config, params):
 # --------------------------------------------------------------------------- the engines
 
 
-@pytest.mark.parametrize("layer, cell, layers", [("dense", "gru", 1), ("tied", "lstm", 2), ("adaptive", "lstm", 1),
-                                                 ("adaptive", "rnn", 2)])
-def test_numpy_and_torch_agree_on_the_masked_loss_and_every_gradient_in_float64(layer, cell, layers):
-    config = one_to_many(layer, cell=cell, layers=layers)
+EVERY_STEP_CASES = [(layer, cell, 1 + (i % 2)) for i, (layer, cell) in
+                    enumerate((layer, cell) for layer in ("dense", "tied", "adaptive") for cell in ("rnn", "lstm", "gru"))]
+
+
+@pytest.mark.parametrize("layer, cell, layers, condition", [
+    ("dense", "gru", 1, "initial"), ("tied", "lstm", 2, "initial"), ("adaptive", "lstm", 1, "initial"),
+    ("adaptive", "rnn", 2, "initial"), *[(*case, "every_step") for case in EVERY_STEP_CASES]])
+def test_numpy_and_torch_agree_on_the_masked_loss_and_every_gradient_in_float64(layer, cell, layers, condition):
+    config = one_to_many(layer, cell=cell, layers=layers, condition=condition)
     params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
+    E, K = config.embedding_dim, config.input_size
+    assert params["rnn.weight_ih_l0"].shape[1] == (E + K if condition == "every_step" else E)
     features, tokens, targets, mask = _batch(np.random.default_rng(1))
     model = build_model(config, params)
     loss, log_p, _ = model.loss(features, tokens, targets, mask)
@@ -96,6 +103,48 @@ def test_numpy_masked_loss_gradients_equal_finite_differences(layer):
     assert_gradients_close(lambda arrays: model.loss(features, tokens, targets, mask)[0], params, analytic)
 
 
+@pytest.mark.parametrize("layer, cell, layers", EVERY_STEP_CASES)
+def test_every_step_gradients_equal_finite_differences_the_label_vector_included(layer, cell, layers):
+    config = one_to_many("dense", V=12, H=6, E=3, cell=cell, layers=layers, condition="every_step")
+    config = ModelConfig(**{**config.to_dict(), "output_layer": layer, "cutoffs": [6] if layer == "adaptive" else None})
+    params = {k: v * 2 for k, v in init_parameters(config, np.random.default_rng(2), dtype=np.float64).items()}
+    model = build_model(config, params)
+    features, tokens, targets, mask = _batch(np.random.default_rng(3), V=12)
+    arrays = dict(params, features=features * 0.7 + 0.2)  # not one-hot: every entry's gradient is checked
+
+    def loss(a):
+        return model.loss(a["features"], tokens, targets, mask)[0]
+
+    loss(arrays)
+    analytic = {k: v.copy() for k, v in model.loss_backward().items()}
+    assert analytic.keys() == parameter_shapes(config).keys()
+    analytic["features"] = model.features_gradient.copy()  # through the bridge and through every step's input
+    assert_gradients_close(loss, arrays, analytic)
+
+
+def test_every_step_reads_the_label_beside_each_word_and_decode_needs_it():
+    config = one_to_many("tied", cell="gru", condition="every_step")
+    params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
+    model = build_model(config, params)
+    features, tokens, _, _ = _batch(np.random.default_rng(5))
+    state = model.initial_state(features)
+    with pytest.raises(ValueError, match=r"give features of shape \(3, 2\) to decode; got None"):
+        model.decode(tokens, state)
+    with pytest.raises(ValueError, match="conditioned at every step"):
+        _torch_twin(config, params).decode(torch.from_numpy(tokens), None)
+    # from the same initial state, the label read at each step still changes what follows
+    same, _ = model.decode(tokens, state, features)
+    other, _ = model.decode(tokens, state, features[:, ::-1].copy())
+    assert np.abs(same - other).max(axis=2).min() > 1e-6  # at every step of every row
+    # without the label columns of weight_ih_l0 the model is the initial-state model with those weights
+    E = config.embedding_dim
+    initial = ModelConfig(**{**config.to_dict(), "condition": "initial"})
+    narrowed = dict(params, **{"rnn.weight_ih_l0": np.ascontiguousarray(params["rnn.weight_ih_l0"][:, :E])})
+    params["rnn.weight_ih_l0"][:, E:] = 0.0
+    np.testing.assert_allclose(build_model(config, params).forward(features, tokens)[0],
+                               build_model(initial, narrowed).forward(features, tokens)[0], atol=1e-14, rtol=0)
+
+
 def test_padding_changes_nothing_the_mask_keeps():
     config = one_to_many("adaptive")
     model = build_model(config, init_parameters(config, np.random.default_rng(0), dtype=np.float64))
@@ -105,21 +154,30 @@ def test_padding_changes_nothing_the_mask_keeps():
     assert np.isclose(short, -log_p[1, :4].mean())
 
 
-def test_decoding_step_by_step_from_the_label_state_equals_teacher_forcing():
-    config = one_to_many("tied", cell="lstm", layers=2)
+@pytest.mark.parametrize("condition", ["initial", "every_step"])
+def test_decoding_step_by_step_from_the_label_state_equals_teacher_forcing(condition):
+    config = one_to_many("tied", cell="lstm", layers=2, condition=condition)
     params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
     model, module = build_model(config, params), _torch_twin(config, params)
     features, tokens, _, _ = _batch(np.random.default_rng(5))
     whole, _ = model.forward(features, tokens)
-    state = model.initial_state(features)
-    pieces = []
+    state, state_t = model.initial_state(features), module.initial_state(torch.from_numpy(features))
+    pieces, pieces_t = [], []
     for t in range(tokens.shape[1]):
-        logits, state = model.decode(tokens[:, t:t + 1], state)
+        logits, state = model.decode(tokens[:, t:t + 1], state, features)
         pieces.append(logits)
+        with torch.no_grad():
+            logits_t, state_t = module.decode(torch.from_numpy(tokens[:, t:t + 1]), state_t, torch.from_numpy(features))
+        pieces_t.append(logits_t.numpy())
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.concatenate(pieces_t, axis=1), whole, atol=1e-12, rtol=0)
     with torch.no_grad():
         by_torch, _ = module(torch.from_numpy(features), torch.from_numpy(tokens))
     np.testing.assert_allclose(by_torch.numpy(), whole, atol=1e-12, rtol=0)
+    greedy = model.generate(features, bos=2, steps=6)  # its stepper feeds the label too: the same as decode
+    assert greedy.tolist() == module.generate(torch.from_numpy(features), 2, 6).tolist()
+    again, _ = model.forward(features, np.concatenate([np.full((3, 1), 2), greedy[:, :-1]], axis=1))
+    assert again.argmax(-1).tolist() == greedy.tolist()
 
 
 # --------------------------------------------------------------------------- data, training, generating
