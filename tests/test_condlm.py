@@ -208,9 +208,26 @@ def write_csv(path, data: LabelledTexts):
     return path
 
 
-def _train(out, engine="torch", epochs=3, resume=False, data=None, **overrides):
+def late_reviews(count: int = 240, seed: int = 0) -> LabelledTexts:
+    """Texts that say their label only at the end: 8 to 11 words drawn from FILLERS (alike for both labels),
+    then 3 of the label's own side. A model must carry the label across the fillers to end a text right."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(count):
+        label = ("negative", "positive")[i % 2]
+        own = GOOD if label == "positive" else BAD
+        texts.append(" ".join([*rng.choice(FILLERS, int(rng.integers(8, 12))), *rng.choice(own, 3)]))
+        labels.append(label)
+    return LabelledTexts(texts, labels, "generated late reviews")
+
+
+FILLERS = SHARED + ["a", "story"]
+
+
+def _train(out, engine="torch", epochs=3, resume=False, data=None, condition="every_step", max_len=12, **overrides):
     data = data or reviews()
-    settings = condlm.CondLMSettings(labels=("negative", "positive"), max_len=12, softmax="full")
+    settings = condlm.CondLMSettings(labels=("negative", "positive"), max_len=max_len, softmax="full",
+                                     condition=condition)
     config = ModelConfig(vocab_size=1, output_size=1, cell="lstm", embedding_dim=16, hidden_size=32, dropout=0.0,
                          architecture="many_to_many")
     train = TrainConfig(**{"epochs": epochs, "batch_size": 16, "learning_rate": 0.01, "validation_fraction": 0.1,
@@ -250,6 +267,11 @@ def test_labels_are_checked_and_texts_without_words_left_out():
         condlm.prepare(LabelledTexts(["a b", "c d"], ["x", "y"], "x"), ("x", "y"), 100, 0.1, 0)
     with pytest.raises(Exception, match="labels must be 2"):
         condlm.CondLMSettings(labels=("only",))
+    with pytest.raises(Exception, match=r"condition must be one of initial, every_step \(--condition "
+                                        r"initial\|every-step\); got 'first'"):
+        condlm.CondLMSettings(labels=("a", "b"), condition="first")
+    assert condlm.CondLMSettings(labels=("a", "b")).condition == "every_step"
+    assert condlm.CondLMSettings.from_bundle({"labels": ["a", "b"], "max_len": 5}).condition == "initial"  # older
 
 
 def test_a_tiny_model_learns_and_the_label_changes_what_it_writes(trained):
@@ -269,6 +291,31 @@ def test_a_tiny_model_learns_and_the_label_changes_what_it_writes(trained):
     assert all(t.split()[0] in GOOD for t in good[:10])  # the first word, read straight from the label's state
     history = model.history
     assert {"val_loss", "val_perplexity", "train_loss"} <= set(history[0])
+
+
+def _own_share(model, count=30, length=16):
+    """Of the label words (GOOD or BAD) in `count` texts written for each label, the share from that label's own
+    side: about 0.5 for a model that forgot its label."""
+    own = other = 0
+    for label, mine, theirs in (("positive", GOOD, BAD), ("negative", BAD, GOOD)):
+        for text in model.generate_many(label, count, length=length, temperature=0.8, seed=0):
+            own += sum(w in mine for w in text.split())
+            other += sum(w in theirs for w in text.split())
+    assert own + other >= count  # the texts do end in label words
+    return own / (own + other)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_conditioned_at_every_step_the_label_survives_words_that_do_not_say_it(tmp_path, engine):
+    shares = {}
+    for condition in ("every_step", "initial"):  # the same data, model size, seed and steps
+        _train(tmp_path / condition, engine=engine, epochs=6, data=late_reviews(), condition=condition, max_len=16)
+        model = load_predictor(tmp_path / condition)
+        assert model.bundle.config.condition == model.settings.condition == condition
+        shares[condition] = _own_share(model)
+    # measured: every_step 0.98 (torch) / 0.99 (numpy); initial 0.45 / 0.47, chance, after 8-11 fillers
+    assert shares["every_step"] > 0.9, shares
+    assert shares["initial"] < 0.75, shares
 
 
 def test_generation_is_seeded_ends_at_eos_and_is_the_same_on_both_engines(trained):
@@ -352,6 +399,8 @@ def test_train_generate_review_reads_labelled_files_and_generate_takes_a_label(t
     assert "best validation perplexity" in out and "rnnkit generate" in out and "rnnkit lab judge" in out
     bundle = load_bundle(tmp_path / "gen")
     assert bundle.task == "condlm" and bundle.settings["labels"] == ["negative", "positive"]
+    assert bundle.config.condition == bundle.settings["condition"] == "every_step"  # the default, recorded
+    assert bundle.tensors["rnn.weight_ih_l0"].shape == (4 * 16, 8 + 2)
     assert bundle.settings["label_field"] == "label" and bundle.settings["train_texts"]["positive"] > 100
     assert main(["generate", str(tmp_path / "gen"), "--label", "positive", "--length", "8", "--seed", "2"]) == 0
     first = capsys.readouterr().out
@@ -359,6 +408,32 @@ def test_train_generate_review_reads_labelled_files_and_generate_takes_a_label(t
     assert main(["generate", str(tmp_path / "gen"), "--label", "positive", "--length", "8", "--seed", "2",
                  "--engine", "torch", "--prime", "the film"]) == 0
     assert capsys.readouterr().out.startswith("the film ")
+
+
+def test_initial_state_bundles_old_and_new_train_generate_and_are_judged(tmp_path, classifier, capsys):
+    data = write_csv(tmp_path / "reviews.csv", reviews())
+    assert main(["train", "generate-review", "--data", str(data), "--out", str(tmp_path / "gen"), "--epochs", "2",
+                 "--hidden", "16", "--embedding-dim", "8", "--max-len", "12", "--batch-size", "16", "--quiet",
+                 "--threads", "1", "--condition", "initial"]) == 0
+    bundle = load_bundle(tmp_path / "gen")
+    assert bundle.config.condition == bundle.settings["condition"] == "initial"
+    assert bundle.tensors["rnn.weight_ih_l0"].shape == (4 * 16, 8)
+    # a bundle written before the option: neither its config nor its settings name a condition
+    document = json.loads((tmp_path / "gen" / "config.json").read_text())
+    del document["model"]["condition"], document["settings"]["condition"]
+    (tmp_path / "gen" / "config.json").write_text(json.dumps(document))
+    old = load_predictor(tmp_path / "gen")
+    assert old.bundle.config.condition == old.settings.condition == "initial"
+    assert old.generate("positive", length=8, seed=2) == load_predictor(tmp_path / "gen", "torch").generate(
+        "positive", length=8, seed=2)
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "gen"), "--label", "negative", "--length", "8", "--seed", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main(["lab", "judge", str(tmp_path / "gen"), str(classifier), "--per-label", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["texts"] == 8
+    with pytest.raises(SystemExit):  # argparse's own refusal
+        main(["train", "generate-review", "--data", str(data), "--out", str(tmp_path / "x"), "--condition", "always"])
+    assert "--condition: invalid choice: 'always'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
