@@ -431,6 +431,11 @@ def test_initial_state_bundles_old_and_new_train_generate_and_are_judged(tmp_pat
     assert capsys.readouterr().out.strip()
     assert main(["lab", "judge", str(tmp_path / "gen"), str(classifier), "--per-label", "4", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["texts"] == 8
+    from rnnkit.cli import build_parser
+
+    base = ["train", "generate-review", "--data", "x", "--out", "y"]
+    assert build_parser().parse_args(base).condition == "every-step"  # the default
+    assert build_parser().parse_args([*base, "--condition", "every_step"]).condition == "every-step"  # as in Python
     with pytest.raises(SystemExit):  # argparse's own refusal
         main(["train", "generate-review", "--data", str(data), "--out", str(tmp_path / "x"), "--condition", "always"])
     assert "--condition: invalid choice: 'always'" in capsys.readouterr().err

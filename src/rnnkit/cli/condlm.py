@@ -48,6 +48,7 @@ def register(commands, train_tasks) -> None:
     model.add_argument("--dropout", type=float, default=d["dropout"],
                        help="on embeddings, between layers and before the softmax (default %(default)s)")
     model.add_argument("--condition", choices=("every-step", "initial"), default="every-step",
+                       type=lambda text: text.replace("_", "-"),  # every_step too, as ModelConfig spells it
                        help="how the label enters: every-step (it sets the initial state and is read again beside "
                             "every word, so it does not fade as the text goes on) or initial (the initial state "
                             "only, as bundles before this option) (default %(default)s)")
