@@ -17,14 +17,14 @@ negation
 
 conditional_generation
     1. `rnnkit train generate-review --data DATA` (IMDB's 25,000 labelled training reviews; test/ is never
-       read) with its defaults (sized for about 20 minutes on 2 CPU cores) and --train-options, unless
-       --generator names a bundle already trained;
+       read) with its defaults (sized for about 20 minutes on 2 CPU cores; the label fed at every step,
+       --condition every-step) and --train-options, unless --generator names a bundle already trained;
     2. `rnnkit lab judge GENERATOR CLASSIFIER --per-label 200`: 200 reviews written for each label, each
        labelled by the classifier bundle --classifier names (`rnnkit train imdb`, or any classify or
        sentiment bundle with the labels negative and positive);
     3. records conditional_generation_agreement (the share labelled as asked; a generator that ignored its
-       label scores about 0.5) and its value per label, the generator's validation perplexity, minutes, the
-       commands and a few of the reviews.
+       label scores about 0.5) and its value per label, the generator's validation perplexity and how it is
+       conditioned (initial or every_step), minutes, the commands and a few of the reviews.
 
 Results are merged into bench/results/lab.json (other keys are kept). --quick trains a small model on a
 balanced sample of --sample training reviews and judges --per-label 20 reviews; it writes to a temporary
@@ -157,7 +157,8 @@ def conditional_generation(args, work: Path) -> dict:
     judged = json.loads(out.strip().splitlines()[-1])
     from rnnkit.bundle import load_bundle
 
-    metrics = load_bundle(generator).metrics
+    bundle = load_bundle(generator)
+    metrics = bundle.metrics
     result.update({
         "conditional_generation_agreement": round(judged["agreement"], 4),
         **{f"conditional_generation_agreement_{label}": round(r["agreement"], 4)
@@ -166,6 +167,7 @@ def conditional_generation(args, work: Path) -> dict:
         "conditional_generation_texts": judged["texts"],
         "conditional_generation_mean_words": {label: round(r["mean_words"], 1) for label, r in judged["per_label"].items()},
         "conditional_generation_val_perplexity": round(metrics["val_perplexity"], 2) if "val_perplexity" in metrics else None,
+        "conditional_generation_condition": bundle.config.condition,
         "conditional_generation_judge_minutes": minutes,
         "conditional_generation_judge_command": "rnnkit " + shlex.join(judge),
         "conditional_generation_judge_settings": judged["settings"],

@@ -33,10 +33,10 @@ torch = pytest.importorskip("torch")
 
 
 def one_to_many(layer: str, V: int = 30, H: int = 16, E: int = 8, cell: str = "lstm", layers: int = 1,
-                K: int = 2) -> ModelConfig:
+                K: int = 2, condition: str = "initial") -> ModelConfig:
     return ModelConfig(vocab_size=V, output_size=V, cell=cell, embedding_dim=E, hidden_size=H, num_layers=layers,
                        bidirectional=False, dropout=0.0, architecture="one_to_many", input_size=K, padding_idx=0,
-                       output_layer=layer, cutoffs=(6, 14) if layer == "adaptive" else None)
+                       output_layer=layer, cutoffs=(6, 14) if layer == "adaptive" else None, condition=condition)
 
 
 def _batch(rng, V=30, K=2):
@@ -61,11 +61,18 @@ def _torch_twin(config, params):
 # --------------------------------------------------------------------------- the engines
 
 
-@pytest.mark.parametrize("layer, cell, layers", [("dense", "gru", 1), ("tied", "lstm", 2), ("adaptive", "lstm", 1),
-                                                 ("adaptive", "rnn", 2)])
-def test_numpy_and_torch_agree_on_the_masked_loss_and_every_gradient_in_float64(layer, cell, layers):
-    config = one_to_many(layer, cell=cell, layers=layers)
+EVERY_STEP_CASES = [(layer, cell, 1 + (i % 2)) for i, (layer, cell) in
+                    enumerate((layer, cell) for layer in ("dense", "tied", "adaptive") for cell in ("rnn", "lstm", "gru"))]
+
+
+@pytest.mark.parametrize("layer, cell, layers, condition", [
+    ("dense", "gru", 1, "initial"), ("tied", "lstm", 2, "initial"), ("adaptive", "lstm", 1, "initial"),
+    ("adaptive", "rnn", 2, "initial"), *[(*case, "every_step") for case in EVERY_STEP_CASES]])
+def test_numpy_and_torch_agree_on_the_masked_loss_and_every_gradient_in_float64(layer, cell, layers, condition):
+    config = one_to_many(layer, cell=cell, layers=layers, condition=condition)
     params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
+    E, K = config.embedding_dim, config.input_size
+    assert params["rnn.weight_ih_l0"].shape[1] == (E + K if condition == "every_step" else E)
     features, tokens, targets, mask = _batch(np.random.default_rng(1))
     model = build_model(config, params)
     loss, log_p, _ = model.loss(features, tokens, targets, mask)
@@ -96,6 +103,48 @@ def test_numpy_masked_loss_gradients_equal_finite_differences(layer):
     assert_gradients_close(lambda arrays: model.loss(features, tokens, targets, mask)[0], params, analytic)
 
 
+@pytest.mark.parametrize("layer, cell, layers", EVERY_STEP_CASES)
+def test_every_step_gradients_equal_finite_differences_the_label_vector_included(layer, cell, layers):
+    config = one_to_many("dense", V=12, H=6, E=3, cell=cell, layers=layers, condition="every_step")
+    config = ModelConfig(**{**config.to_dict(), "output_layer": layer, "cutoffs": [6] if layer == "adaptive" else None})
+    params = {k: v * 2 for k, v in init_parameters(config, np.random.default_rng(2), dtype=np.float64).items()}
+    model = build_model(config, params)
+    features, tokens, targets, mask = _batch(np.random.default_rng(3), V=12)
+    arrays = dict(params, features=features * 0.7 + 0.2)  # not one-hot: every entry's gradient is checked
+
+    def loss(a):
+        return model.loss(a["features"], tokens, targets, mask)[0]
+
+    loss(arrays)
+    analytic = {k: v.copy() for k, v in model.loss_backward().items()}
+    assert analytic.keys() == parameter_shapes(config).keys()
+    analytic["features"] = model.features_gradient.copy()  # through the bridge and through every step's input
+    assert_gradients_close(loss, arrays, analytic)
+
+
+def test_every_step_reads_the_label_beside_each_word_and_decode_needs_it():
+    config = one_to_many("tied", cell="gru", condition="every_step")
+    params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
+    model = build_model(config, params)
+    features, tokens, _, _ = _batch(np.random.default_rng(5))
+    state = model.initial_state(features)
+    with pytest.raises(ValueError, match=r"give features of shape \(3, 2\) to decode; got None"):
+        model.decode(tokens, state)
+    with pytest.raises(ValueError, match="conditioned at every step"):
+        _torch_twin(config, params).decode(torch.from_numpy(tokens), None)
+    # from the same initial state, the label read at each step still changes what follows
+    same, _ = model.decode(tokens, state, features)
+    other, _ = model.decode(tokens, state, features[:, ::-1].copy())
+    assert np.abs(same - other).max(axis=2).min() > 1e-6  # at every step of every row
+    # without the label columns of weight_ih_l0 the model is the initial-state model with those weights
+    E = config.embedding_dim
+    initial = ModelConfig(**{**config.to_dict(), "condition": "initial"})
+    narrowed = dict(params, **{"rnn.weight_ih_l0": np.ascontiguousarray(params["rnn.weight_ih_l0"][:, :E])})
+    params["rnn.weight_ih_l0"][:, E:] = 0.0
+    np.testing.assert_allclose(build_model(config, params).forward(features, tokens)[0],
+                               build_model(initial, narrowed).forward(features, tokens)[0], atol=1e-14, rtol=0)
+
+
 def test_padding_changes_nothing_the_mask_keeps():
     config = one_to_many("adaptive")
     model = build_model(config, init_parameters(config, np.random.default_rng(0), dtype=np.float64))
@@ -105,21 +154,30 @@ def test_padding_changes_nothing_the_mask_keeps():
     assert np.isclose(short, -log_p[1, :4].mean())
 
 
-def test_decoding_step_by_step_from_the_label_state_equals_teacher_forcing():
-    config = one_to_many("tied", cell="lstm", layers=2)
+@pytest.mark.parametrize("condition", ["initial", "every_step"])
+def test_decoding_step_by_step_from_the_label_state_equals_teacher_forcing(condition):
+    config = one_to_many("tied", cell="lstm", layers=2, condition=condition)
     params = init_parameters(config, np.random.default_rng(0), dtype=np.float64)
     model, module = build_model(config, params), _torch_twin(config, params)
     features, tokens, _, _ = _batch(np.random.default_rng(5))
     whole, _ = model.forward(features, tokens)
-    state = model.initial_state(features)
-    pieces = []
+    state, state_t = model.initial_state(features), module.initial_state(torch.from_numpy(features))
+    pieces, pieces_t = [], []
     for t in range(tokens.shape[1]):
-        logits, state = model.decode(tokens[:, t:t + 1], state)
+        logits, state = model.decode(tokens[:, t:t + 1], state, features)
         pieces.append(logits)
+        with torch.no_grad():
+            logits_t, state_t = module.decode(torch.from_numpy(tokens[:, t:t + 1]), state_t, torch.from_numpy(features))
+        pieces_t.append(logits_t.numpy())
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.concatenate(pieces_t, axis=1), whole, atol=1e-12, rtol=0)
     with torch.no_grad():
         by_torch, _ = module(torch.from_numpy(features), torch.from_numpy(tokens))
     np.testing.assert_allclose(by_torch.numpy(), whole, atol=1e-12, rtol=0)
+    greedy = model.generate(features, bos=2, steps=6)  # its stepper feeds the label too: the same as decode
+    assert greedy.tolist() == module.generate(torch.from_numpy(features), 2, 6).tolist()
+    again, _ = model.forward(features, np.concatenate([np.full((3, 1), 2), greedy[:, :-1]], axis=1))
+    assert again.argmax(-1).tolist() == greedy.tolist()
 
 
 # --------------------------------------------------------------------------- data, training, generating
@@ -150,9 +208,26 @@ def write_csv(path, data: LabelledTexts):
     return path
 
 
-def _train(out, engine="torch", epochs=3, resume=False, data=None, **overrides):
+def late_reviews(count: int = 240, seed: int = 0) -> LabelledTexts:
+    """Texts that say their label only at the end: 8 to 11 words drawn from FILLERS (alike for both labels),
+    then 3 of the label's own side. A model must carry the label across the fillers to end a text right."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(count):
+        label = ("negative", "positive")[i % 2]
+        own = GOOD if label == "positive" else BAD
+        texts.append(" ".join([*rng.choice(FILLERS, int(rng.integers(8, 12))), *rng.choice(own, 3)]))
+        labels.append(label)
+    return LabelledTexts(texts, labels, "generated late reviews")
+
+
+FILLERS = SHARED + ["a", "story"]
+
+
+def _train(out, engine="torch", epochs=3, resume=False, data=None, condition="every_step", max_len=12, **overrides):
     data = data or reviews()
-    settings = condlm.CondLMSettings(labels=("negative", "positive"), max_len=12, softmax="full")
+    settings = condlm.CondLMSettings(labels=("negative", "positive"), max_len=max_len, softmax="full",
+                                     condition=condition)
     config = ModelConfig(vocab_size=1, output_size=1, cell="lstm", embedding_dim=16, hidden_size=32, dropout=0.0,
                          architecture="many_to_many")
     train = TrainConfig(**{"epochs": epochs, "batch_size": 16, "learning_rate": 0.01, "validation_fraction": 0.1,
@@ -192,6 +267,11 @@ def test_labels_are_checked_and_texts_without_words_left_out():
         condlm.prepare(LabelledTexts(["a b", "c d"], ["x", "y"], "x"), ("x", "y"), 100, 0.1, 0)
     with pytest.raises(Exception, match="labels must be 2"):
         condlm.CondLMSettings(labels=("only",))
+    with pytest.raises(Exception, match=r"condition must be one of initial, every_step \(--condition "
+                                        r"initial\|every-step\); got 'first'"):
+        condlm.CondLMSettings(labels=("a", "b"), condition="first")
+    assert condlm.CondLMSettings(labels=("a", "b")).condition == "every_step"
+    assert condlm.CondLMSettings.from_bundle({"labels": ["a", "b"], "max_len": 5}).condition == "initial"  # older
 
 
 def test_a_tiny_model_learns_and_the_label_changes_what_it_writes(trained):
@@ -211,6 +291,31 @@ def test_a_tiny_model_learns_and_the_label_changes_what_it_writes(trained):
     assert all(t.split()[0] in GOOD for t in good[:10])  # the first word, read straight from the label's state
     history = model.history
     assert {"val_loss", "val_perplexity", "train_loss"} <= set(history[0])
+
+
+def _own_share(model, count=30, length=16):
+    """Of the label words (GOOD or BAD) in `count` texts written for each label, the share from that label's own
+    side: about 0.5 for a model that forgot its label."""
+    own = other = 0
+    for label, mine, theirs in (("positive", GOOD, BAD), ("negative", BAD, GOOD)):
+        for text in model.generate_many(label, count, length=length, temperature=0.8, seed=0):
+            own += sum(w in mine for w in text.split())
+            other += sum(w in theirs for w in text.split())
+    assert own + other >= count  # the texts do end in label words
+    return own / (own + other)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_conditioned_at_every_step_the_label_survives_words_that_do_not_say_it(tmp_path, engine):
+    shares = {}
+    for condition in ("every_step", "initial"):  # the same data, model size, seed and steps
+        _train(tmp_path / condition, engine=engine, epochs=6, data=late_reviews(), condition=condition, max_len=16)
+        model = load_predictor(tmp_path / condition)
+        assert model.bundle.config.condition == model.settings.condition == condition
+        shares[condition] = _own_share(model)
+    # measured: every_step 0.98 (torch) / 0.99 (numpy); initial 0.45 / 0.47, chance, after 8-11 fillers
+    assert shares["every_step"] > 0.9, shares
+    assert shares["initial"] < 0.75, shares
 
 
 def test_generation_is_seeded_ends_at_eos_and_is_the_same_on_both_engines(trained):
@@ -294,6 +399,8 @@ def test_train_generate_review_reads_labelled_files_and_generate_takes_a_label(t
     assert "best validation perplexity" in out and "rnnkit generate" in out and "rnnkit lab judge" in out
     bundle = load_bundle(tmp_path / "gen")
     assert bundle.task == "condlm" and bundle.settings["labels"] == ["negative", "positive"]
+    assert bundle.config.condition == bundle.settings["condition"] == "every_step"  # the default, recorded
+    assert bundle.tensors["rnn.weight_ih_l0"].shape == (4 * 16, 8 + 2)
     assert bundle.settings["label_field"] == "label" and bundle.settings["train_texts"]["positive"] > 100
     assert main(["generate", str(tmp_path / "gen"), "--label", "positive", "--length", "8", "--seed", "2"]) == 0
     first = capsys.readouterr().out
@@ -301,6 +408,37 @@ def test_train_generate_review_reads_labelled_files_and_generate_takes_a_label(t
     assert main(["generate", str(tmp_path / "gen"), "--label", "positive", "--length", "8", "--seed", "2",
                  "--engine", "torch", "--prime", "the film"]) == 0
     assert capsys.readouterr().out.startswith("the film ")
+
+
+def test_initial_state_bundles_old_and_new_train_generate_and_are_judged(tmp_path, classifier, capsys):
+    data = write_csv(tmp_path / "reviews.csv", reviews())
+    assert main(["train", "generate-review", "--data", str(data), "--out", str(tmp_path / "gen"), "--epochs", "2",
+                 "--hidden", "16", "--embedding-dim", "8", "--max-len", "12", "--batch-size", "16", "--quiet",
+                 "--threads", "1", "--condition", "initial"]) == 0
+    bundle = load_bundle(tmp_path / "gen")
+    assert bundle.config.condition == bundle.settings["condition"] == "initial"
+    assert bundle.tensors["rnn.weight_ih_l0"].shape == (4 * 16, 8)
+    # a bundle written before the option: neither its config nor its settings name a condition
+    document = json.loads((tmp_path / "gen" / "config.json").read_text())
+    del document["model"]["condition"], document["settings"]["condition"]
+    (tmp_path / "gen" / "config.json").write_text(json.dumps(document))
+    old = load_predictor(tmp_path / "gen")
+    assert old.bundle.config.condition == old.settings.condition == "initial"
+    assert old.generate("positive", length=8, seed=2) == load_predictor(tmp_path / "gen", "torch").generate(
+        "positive", length=8, seed=2)
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "gen"), "--label", "negative", "--length", "8", "--seed", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main(["lab", "judge", str(tmp_path / "gen"), str(classifier), "--per-label", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["texts"] == 8
+    from rnnkit.cli import build_parser
+
+    base = ["train", "generate-review", "--data", "x", "--out", "y"]
+    assert build_parser().parse_args(base).condition == "every-step"  # the default
+    assert build_parser().parse_args([*base, "--condition", "every_step"]).condition == "every-step"  # as in Python
+    with pytest.raises(SystemExit):  # argparse's own refusal
+        main(["train", "generate-review", "--data", str(data), "--out", str(tmp_path / "x"), "--condition", "always"])
+    assert "--condition: invalid choice: 'always'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

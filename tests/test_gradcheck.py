@@ -325,10 +325,11 @@ def test_many_to_many_model_gradients_through_the_carried_state(cell):
     _check(f, params_and_state, grads, _embedding_rows(params, config))
 
 
+@pytest.mark.parametrize("condition", ["initial", "every_step"])
 @pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 1)])
-def test_one_to_many_model_gradients_including_the_input_vector(cell, layers):
+def test_one_to_many_model_gradients_including_the_input_vector(cell, layers, condition):
     config = ModelConfig(vocab_size=5, cell=cell, embedding_dim=2, hidden_size=3, num_layers=layers,
-                         architecture="one_to_many", output_size=5, input_size=2, dropout=0.25)
+                         architecture="one_to_many", output_size=5, input_size=2, dropout=0.25, condition=condition)
     params = float64_parameters(config)
     model = build_model(config, params)
     arrays = dict(params, features=_normal(_rng(13), 2, 2))

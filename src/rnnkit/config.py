@@ -9,12 +9,17 @@ move between engines unchanged. With L = layer index and ``_reverse`` for the
 backward direction of a bidirectional layer::
 
     embedding.weight              (V, E)
-    rnn.weight_ih_l{L}[_reverse]  (G*H, D_L)    D_0 = E, D_L = H * num_directions
+    rnn.weight_ih_l{L}[_reverse]  (G*H, D_L)    D_0 = E (or E + K: below), D_L = H * num_directions
     rnn.weight_hh_l{L}[_reverse]  (G*H, H)
     rnn.bias_ih_l{L}[_reverse]    (G*H,)
     rnn.bias_hh_l{L}[_reverse]    (G*H,)
     head.weight                   (O, F)        F = pooled feature size
     head.bias                     (O,)
+
+A one_to_many model adds bridge.weight (L*H, K) and bridge.bias (L*H,) (K = input_size,
+its one input vector v -> tanh -> every layer's initial state); conditioned at
+every step (`condition="every_step"`) its first layer also reads v beside each
+token's embedding, so D_0 = E + K (`ModelConfig.rnn_input_size`).
 
 A one_to_one model (a bag of words: no recurrent layers) has instead::
 
@@ -56,6 +61,7 @@ ARCHITECTURES = ("many_to_one", "many_to_many", "one_to_many", "encoder_decoder"
 POOLINGS = ("last", "max", "mean", "mean_max")
 ATTENTIONS = ("none", "bahdanau", "luong")
 OUTPUT_LAYERS = ("dense", "tied", "adaptive")
+CONDITIONS = ("initial", "every_step")  # how a one_to_many model's input vector enters: initial state, or every step too
 ADAPTIVE_DIV = 4  # each adaptive-softmax cluster's projection is 4x narrower than the one before (torch's div_value)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("exponential", "linear", "cosine")
@@ -130,6 +136,11 @@ class ModelConfig:
             own vocabulary "tied" (the embedding is the output matrix) or "adaptive" (adaptive softmax).
         cutoffs: the adaptive softmax's cluster boundaries, increasing ids in (0, V) (adaptive only; a
             list read from JSON is kept as a tuple).
+        condition: how a one_to_many model's input vector v (K = input_size) conditions it: "initial" (the
+            default, and what every bundle written before this field meant): v sets the initial state only,
+            h0 = tanh(bridge(v)); "every_step": that, and v is also concatenated to the input of the first
+            recurrent layer at every step, [embedding(x_t); v], so rnn.weight_ih_l0 is (G*H, E + K).
+            Other architectures take only "initial".
     """
 
     vocab_size: int
@@ -148,6 +159,7 @@ class ModelConfig:
     attention: str = "none"
     output_layer: str = "dense"
     cutoffs: tuple[int, ...] | None = None
+    condition: str = "initial"
 
     def __post_init__(self) -> None:
         if isinstance(self.cutoffs, list):  # JSON has no tuples: one form, so a config equals its round trip
@@ -176,6 +188,10 @@ class ModelConfig:
             raise ConfigError("an encoder_decoder model needs target_vocab_size")
         if self.architecture == "one_to_many" and self.input_size is None:
             raise ConfigError("a one_to_many model needs input_size (features of its one input vector)")
+        _check_choice("condition", self.condition, CONDITIONS)
+        if self.condition != "initial" and self.architecture != "one_to_many":
+            raise ConfigError(f"condition {self.condition} is for a one_to_many model (its one input vector fed at "
+                              f"every step); a {self.architecture} model takes condition initial")
         self._validate_output_layer()
 
     def _validate_output_layer(self) -> None:
@@ -223,7 +239,8 @@ class ModelConfig:
         if self.architecture == "many_to_many":
             return f"{embedding} -> {layers} -> {head[self.output_layer]} at every step{dropout}"
         if self.architecture == "one_to_many":
-            return (f"Dense({self.input_size} -> initial state) -> {embedding} -> {layers} -> "
+            every = f" + the input ({self.input_size}) at every step" if self.condition == "every_step" else ""
+            return (f"Dense({self.input_size} -> initial state) -> {embedding}{every} -> {layers} -> "
                     f"{head[self.output_layer]}{dropout}")
         decoder = " -> ".join([f"{self.cell.upper()}({self.hidden_size * self.num_directions})"] * self.num_layers)
         attention = "" if self.attention == "none" else f" + {self.attention} attention"
@@ -240,6 +257,12 @@ class ModelConfig:
         return GATES[self.cell]
 
     @property
+    def rnn_input_size(self) -> int:
+        """D_0: features per step into the first recurrent layer: E, plus K (input_size) for a one_to_many model
+        conditioned at every step."""
+        return self.embedding_dim + (self.input_size if self.condition == "every_step" else 0)
+
+    @property
     def feature_size(self) -> int:
         """F: size of the vector the many-to-one head reads."""
         per_step = self.hidden_size * self.num_directions
@@ -249,6 +272,8 @@ class ModelConfig:
         data = dataclasses.asdict(self)
         if self.cutoffs is not None:
             data["cutoffs"] = list(self.cutoffs)  # as JSON gives it back
+        if self.architecture != "one_to_many":  # always "initial" there: their config.json stays as it was
+            del data["condition"]
         return data
 
     @classmethod
@@ -375,4 +400,5 @@ def finite_json(value: Any) -> Any:
     return json.loads(json.dumps(value, allow_nan=True), parse_constant=lambda _: None)
 
 
-__all__ = ["ModelConfig", "TrainConfig", "CELLS", "GATES", "ARCHITECTURES", "POOLINGS", "dumps", "finite_json"]
+__all__ = ["ModelConfig", "TrainConfig", "CELLS", "GATES", "ARCHITECTURES", "POOLINGS", "CONDITIONS", "dumps",
+           "finite_json"]

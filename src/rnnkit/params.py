@@ -93,7 +93,9 @@ def check_one_to_many(c: ModelConfig) -> None:
 def _one_to_many_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Bridge: the one input vector v (D_in = input_size) sets every layer's initial hidden state,
     h0 = tanh(W_b v + b_b) reshaped (L, N, H) (the cell state of an lstm starts at 0); then the
-    many_to_many stack (unidirectional) over the tokens it generates, head (V, H)."""
+    many_to_many stack (unidirectional) over the tokens it generates, head (V, H). With
+    condition "every_step" the first layer reads [embedding(x_t); v] at every step: rnn.weight_ih_l0 is
+    (G*H, E + D_in)."""
     check_one_to_many(c)
     shapes = {"bridge.weight": (c.num_layers * c.hidden_size, c.input_size),
               "bridge.bias": (c.num_layers * c.hidden_size,)}
@@ -103,7 +105,7 @@ def _one_to_many_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def _sequence_model_shapes(c: ModelConfig, head_in: int) -> dict[str, tuple[int, ...]]:
     shapes = {"embedding.weight": (c.vocab_size, c.embedding_dim)}
-    shapes.update(recurrent_shapes("rnn.", c.gates, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional))
+    shapes.update(recurrent_shapes("rnn.", c.gates, c.rnn_input_size, c.hidden_size, c.num_layers, c.bidirectional))
     if c.output_layer == "tied":
         shapes.update(tied_shapes(c.output_size, c.embedding_dim, head_in))
     elif c.output_layer == "adaptive":

@@ -14,9 +14,9 @@ from rnnkit.tasks.lm import PRECISIONS
 from rnnkit.tasks.wordlm.settings import SOFTMAXES
 
 DESCRIPTION = (
-    "Train a word language model whose initial state comes from a label (one-to-many: the label as a one-hot "
-    "vector -> tanh(Dense) -> the initial state of every layer -> embedding -> stacked rnn|lstm|gru -> softmax over "
-    "the next word) on labelled texts: the aclImdb tarball or folder (its train/pos and train/neg reviews with "
+    "Train a word language model conditioned on a label (one-to-many: the label as a one-hot vector -> tanh(Dense) "
+    "-> the initial state of every layer; the label vector again beside every word's embedding (--condition "
+    "every-step, the default) -> stacked rnn|lstm|gru -> softmax over the next word) on labelled texts: the aclImdb tarball or folder (its train/pos and train/neg reviews with "
     "their labels positive and negative; test/ and unsup/ are never read), or the labelled files classify reads "
     "(CSV/TSV, JSON lines, a folder of class subfolders). Then `rnnkit generate BUNDLE --label positive` writes a "
     "text of that label and `rnnkit lab judge BUNDLE CLASSIFIER` measures how often a classifier agrees. A seeded "
@@ -47,6 +47,11 @@ def register(commands, train_tasks) -> None:
     model.add_argument("--embedding-dim", type=int, default=d["embedding_dim"], help="(default %(default)s)")
     model.add_argument("--dropout", type=float, default=d["dropout"],
                        help="on embeddings, between layers and before the softmax (default %(default)s)")
+    model.add_argument("--condition", choices=("every-step", "initial"), default="every-step",
+                       type=lambda text: text.replace("_", "-"),  # every_step too, as ModelConfig spells it
+                       help="how the label enters: every-step (it sets the initial state and is read again beside "
+                            "every word, so it does not fade as the text goes on) or initial (the initial state "
+                            "only, as bundles before this option) (default %(default)s)")
     model.add_argument("--softmax", choices=SOFTMAXES, default="auto",
                        help="full, adaptive, or auto: adaptive above 5,000 words (default %(default)s)")
     model.add_argument("--tie", action=argparse.BooleanOptionalAction, default=None,
@@ -93,8 +98,9 @@ def cmd_train(args) -> int:
     if not 1 <= args.layers <= 3:
         raise ConfigError(f"--layers must be 1, 2 or 3; got {args.layers}")
     train_config = train_config_from(args)  # every option is checked before the texts are read
+    condition = args.condition.replace("-", "_")  # every-step -> every_step, as ModelConfig.condition says it
     CondLMSettings(labels=("a", "b"), max_len=args.max_len, vocab_size=args.vocab_size, softmax=args.softmax,
-                   tie=args.tie, cutoffs=args.cutoffs, precision=args.precision)
+                   tie=args.tie, cutoffs=args.cutoffs, precision=args.precision, condition=condition)
     model_config = ModelConfig(vocab_size=1, output_size=1, cell=args.cell, num_layers=args.layers,
                                hidden_size=args.hidden, embedding_dim=args.embedding_dim, dropout=args.dropout,
                                architecture="many_to_many")
@@ -102,7 +108,7 @@ def cmd_train(args) -> int:
     labels = tuple(data.classes)
     settings = CondLMSettings(labels=labels, max_len=args.max_len, vocab_size=args.vocab_size, softmax=args.softmax,
                               tie=args.tie, cutoffs=args.cutoffs, precision=args.precision, data=str(args.data),
-                              text_field=data.text_field, label_field=data.label_field)
+                              text_field=data.text_field, label_field=data.label_field, condition=condition)
     if not args.quiet:
         print(f"read {data.source}: {len(data):,} texts", file=sys.stderr, flush=True)
     started = time.perf_counter()

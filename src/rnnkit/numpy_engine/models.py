@@ -14,7 +14,9 @@ torch engine; inside, the recurrent layers run time-major (T, N, ·).
                    softmax: `softmax`; `loss` trains on the targets' log p)
     one_to_many    features (N, D_in) -> tanh(bridge) -> initial state (L, N, H);
                    tokens (N, T) = <s> y_1 .. -> the many_to_many stack
-                   -> logits (N, T, V); `generate` feeds back its own tokens
+                   (condition "every_step": the first layer reads
+                   [embedding; features] at every step) -> logits (N, T, V);
+                   `generate` feeds back its own tokens
     encoder_decoder  `rnnkit.numpy_engine.seq2seq.EncoderDecoder`
     one_to_one     ids (N, T), lengths (N,) -> embedding -> dropout -> mean over
                    each text's tokens (a bag of words: order ignored, padding
@@ -82,6 +84,10 @@ class _SequenceModel:
 
     def _backward_encoder(self, doutputs: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
         dx, self.initial_state_gradient = self.rnn.backward(doutputs, dfinal)
+        return self._backward_embedding(dx)
+
+    def _backward_embedding(self, dx: np.ndarray) -> dict[str, np.ndarray]:
+        """dx (T, N, E) into the dropped-out embeddings -> every parameter's gradient."""
         self.embedding.backward(self.dropout_in.backward(dx))
         if isinstance(self.head, TiedOutput):  # one tensor, two uses: the lookup's gradient plus the output's
             self.embedding.grads["weight"] += self.head.embedding_grad
@@ -161,12 +167,15 @@ class OneToMany(ManyToMany):
     """One input vector in, a sequence out (e.g. a caption from an image's feature vector, a review from its
     label).
 
-    The vector sets the initial hidden state of every layer through a dense
+    The vector v sets the initial hidden state of every layer through a dense
     layer, h0 = tanh(W_b v + b_b) (an lstm's cell state starts at 0); the
     stack then reads the tokens: the true previous ones in training (teacher
-    forcing), its own in `generate`. The output layer is any of a language
-    model's (`config.output_layer`: dense, tied or adaptive); `loss` scores
-    only the targets a mask keeps (padding left out).
+    forcing), its own in `generate`. With `config.condition` "every_step" the
+    first layer also reads v at every step, [embedding(x_t); v] (E + D_in
+    features; dropout touches only the embedding), so the vector cannot fade
+    from the state; `decode` then needs v too. The output layer is any of a
+    language model's (`config.output_layer`: dense, tied or adaptive); `loss`
+    scores only the targets a mask keeps (padding left out).
     """
 
     def __init__(self, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
@@ -174,7 +183,8 @@ class OneToMany(ManyToMany):
         super().__init__(config, params)
         self.bridge = Dense(params["bridge.weight"], params["bridge.bias"])
         self.stepper = StackStepper(config.cell, params, "rnn.", config.num_layers)
-        self._h0 = None
+        self.every_step = config.condition == "every_step"
+        self._h0 = self._dfeatures_steps = None
 
     def initial_state(self, features: np.ndarray):
         """features (N, D_in) -> h0 (L, N, H), or (h0, c0) for lstm."""
@@ -186,12 +196,20 @@ class OneToMany(ManyToMany):
     def forward(self, features: np.ndarray, tokens: np.ndarray, train: bool = False,
                 rng: np.random.Generator | None = None):
         """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state."""
-        return self.decode(tokens, self.initial_state(np.asarray(features)), train, rng)
+        features = np.asarray(features)
+        return self.decode(tokens, self.initial_state(features), features, train, rng)
 
-    def decode(self, tokens: np.ndarray, state, train: bool = False, rng: np.random.Generator | None = None):
+    def decode(self, tokens: np.ndarray, state, features: np.ndarray | None = None, train: bool = False,
+               rng: np.random.Generator | None = None):
         """tokens (N, T) read from `state` (an `initial_state`, or the final state of an earlier call)
-        -> logits (N, T, V), final state: the many_to_many stack, for generating step by step."""
-        return ManyToMany.forward(self, tokens, state, train, rng)
+        -> logits (N, T, V), final state: the many_to_many stack, for generating step by step.
+
+        features (N, D_in): the input vector, read again at every step when the model is conditioned at
+        every step (required then; unused by a model conditioned on its initial state only).
+        """
+        outputs, final = self._read(np.asarray(tokens), state, features, train, rng)
+        logits = self.head.forward(self.dropout_out.forward(outputs, train, rng))  # (T, N, V)
+        return logits.transpose(1, 0, 2), final
 
     def loss(self, features: np.ndarray, tokens: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None,
              train: bool = False, rng: np.random.Generator | None = None):
@@ -201,8 +219,8 @@ class OneToMany(ManyToMany):
         Only the kept rows reach the output layer (an adaptive softmax scores just their targets);
         `loss_backward` gives the gradients.
         """
-        state = self.initial_state(np.asarray(features))
-        outputs, final = self._encode(np.asarray(tokens), None, state, train, rng)
+        features = np.asarray(features)
+        outputs, final = self._read(np.asarray(tokens), self.initial_state(features), features, train, rng)
         x = self.dropout_out.forward(outputs, train, rng)  # (T, N, H)
         T, N, H = x.shape
         keep = np.ones(T * N, bool) if mask is None else np.asarray(mask, bool).T.reshape(T * N)
@@ -211,6 +229,30 @@ class OneToMany(ManyToMany):
         log_p[keep] = picked
         self._loss_rows = (x.shape, keep)
         return loss, log_p.reshape(T, N).T, final
+
+    def _read(self, tokens: np.ndarray, state, features, train: bool, rng):
+        """tokens (N, T) from `state` -> outputs (T, N, H), final state; the input vector beside every
+        token's (dropped-out) embedding when conditioned at every step."""
+        x = self.dropout_in.forward(self.embedding.forward(tokens), train, rng)  # (T, N, E)
+        if self.every_step:
+            v = self._step_features(features, tokens.shape[0]).astype(x.dtype, copy=False)
+            x = np.concatenate([x, np.broadcast_to(v, (x.shape[0], *v.shape))], axis=2)  # (T, N, E + D_in)
+        return self.rnn.forward(x, None, state, train, rng)
+
+    def _step_features(self, features, rows: int) -> np.ndarray:
+        """The input vector of each of `rows` rows, (N, D_in); ValueError when it is missing or mis-shaped."""
+        shape = (rows, self.config.input_size)
+        if features is None or np.shape(features) != shape:
+            raise ValueError(f"a one_to_many model conditioned at every step reads its input vector at every step: "
+                             f"give features of shape {shape} to decode; got "
+                             f"{None if features is None else np.shape(features)}")
+        return np.asarray(features)
+
+    def _backward_encoder(self, doutputs: np.ndarray, dfinal=None) -> dict[str, np.ndarray]:
+        dx, self.initial_state_gradient = self.rnn.backward(doutputs, dfinal)  # (T, N, E [+ D_in])
+        E = self.config.embedding_dim
+        self._dfeatures_steps = dx[:, :, E:].sum(axis=0) if self.every_step else None  # v read at every step
+        return self._backward_embedding(np.ascontiguousarray(dx[:, :, :E]) if self.every_step else dx)
 
     def loss_backward(self, dfinal=None) -> dict[str, np.ndarray]:
         """The gradient of every parameter of the last `loss`, the bridge's included (name -> array)."""
@@ -233,6 +275,8 @@ class OneToMany(ManyToMany):
         L, N, H = dh0.shape
         dpre = dh0.transpose(1, 0, 2).reshape(N, L * H) * (1.0 - self._h0 ** 2)  # through tanh
         self.features_gradient = self.bridge.backward(dpre)
+        if self._dfeatures_steps is not None:  # plus v's share of every step's input
+            self.features_gradient = self.features_gradient + self._dfeatures_steps
         return {"bridge.weight": self.bridge.grads["weight"], "bridge.bias": self.bridge.grads["bias"]}
 
     def generate(self, features: np.ndarray, bos: int, steps: int, temperature: float = 0.0,
@@ -246,11 +290,16 @@ class OneToMany(ManyToMany):
             raise ValueError(f"temperature must be >= 0; got {temperature!r}")
         if temperature > 0 and rng is None:
             raise ValueError("sampling needs a numpy Generator (pass rng=)")
-        state = self.initial_state(np.asarray(features))
+        features = np.asarray(features)
+        state = self.initial_state(features)
+        v = self._step_features(features, len(features)) if self.every_step else None
         tokens = np.full(len(features), bos, dtype=np.int64)
         out = np.empty((len(features), steps), dtype=np.int64)
         for t in range(steps):
-            top, state, _ = self.stepper.step(self.embedding.weight[tokens], state)
+            x = self.embedding.weight[tokens]  # (N, E)
+            if v is not None:  # [embedding; v], as in `decode`
+                x = np.concatenate([x, v.astype(x.dtype, copy=False)], axis=1)
+            top, state, _ = self.stepper.step(x, state)
             logits = self.head.forward(top)  # (N, V)
             if temperature == 0:
                 tokens = logits.argmax(axis=1)

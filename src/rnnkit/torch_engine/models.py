@@ -6,7 +6,8 @@ ids (N, T) post-padded -> embedding (N, T, E) -> dropout -> StackedRecurrent
 (many-to-many) head at every step -> logits (N, T, O) (dense, tied to the
 embedding, or an adaptive softmax's log-probabilities); (one-to-many) features
 (N, D_in) -> tanh(bridge) -> initial state, then the many-to-many stack over the
-tokens (teacher forcing; `generate` feeds back its own); (one-to-one, a bag of
+tokens (teacher forcing; `generate` feeds back its own), its first layer reading
+[embedding; features] at every step when conditioned at every step; (one-to-one, a bag of
 words) ids (N, T) -> embedding -> dropout -> mean over each text's tokens ->
 tanh(dense) -> dropout -> head -> logits (N, O).
 """
@@ -31,7 +32,7 @@ class _Sequence(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.padding_idx)
         self.dropout = nn.Dropout(c.dropout)
-        self.rnn = StackedRecurrent(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
+        self.rnn = StackedRecurrent(c.cell, c.rnn_input_size, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
 
     def shared_parameters(self) -> dict[str, nn.Parameter]:
         named = {"embedding.weight": self.embedding.weight}
@@ -80,13 +81,16 @@ class ManyToMany(_Sequence):
         scores only what it must). An adaptive softmax's logits are log-probabilities.
         """
         outputs, state = self.rnn(self.dropout(self.embedding(ids)), None, state)
-        x = self.dropout(outputs)
+        return self._output(self.dropout(outputs), targets), state
+
+    def _output(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, T, H) the stack's (dropped-out) outputs -> logits (N, T, O), or log p(target) (N, T)."""
         if targets is not None:
-            return self.target_log_probs(x, targets), state
+            return self.target_log_probs(x, targets)
         if self.config.output_layer == "adaptive":
             with _no_autocast(x):
-                return self.head.log_prob(_full(x.reshape(-1, x.shape[-1]))).view(*x.shape[:2], -1), state
-        return self.head(x), state
+                return self.head.log_prob(_full(x.reshape(-1, x.shape[-1]))).view(*x.shape[:2], -1)
+        return self.head(x)
 
     def target_log_probs(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """x (N, T, H) outputs, targets (N, T) -> log p(target) (N, T), at least float32."""
@@ -158,7 +162,9 @@ def pool(outputs: torch.Tensor, lengths: torch.Tensor, config: ModelConfig) -> t
 
 
 class OneToMany(ManyToMany):
-    """One input vector in, a sequence out: features (N, D_in) set the initial state, h0 = tanh(bridge(v)).
+    """One input vector in, a sequence out: features (N, D_in) set the initial state, h0 = tanh(bridge(v)); with
+    `config.condition` "every_step" the first layer also reads v at every step, [embedding(x_t); v] (dropout on
+    the embedding only), so `decode` needs v too.
 
     Same function as `rnnkit.numpy_engine.models.OneToMany` (tensor names in `rnnkit.params`); its output
     layer is any of a language model's (dense, tied or adaptive).
@@ -178,12 +184,24 @@ class OneToMany(ManyToMany):
     def forward(self, features: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None):
         """features (N, D_in), tokens (N, T) = <s> y_1 .. y_{T-1} -> logits (N, T, V), final state; with
         targets (N, T): log p(target) (N, T) instead of the logits (mask out padding yourself)."""
-        return self.decode(tokens, self.initial_state(features), targets)
+        return self.decode(tokens, self.initial_state(features), features, targets)
 
-    def decode(self, tokens: torch.Tensor, state, targets: torch.Tensor | None = None):
+    def decode(self, tokens: torch.Tensor, state, features: torch.Tensor | None = None,
+               targets: torch.Tensor | None = None):
         """tokens (N, T) read from `state` (an `initial_state`, or an earlier call's final state): the
-        many_to_many stack, for generating step by step."""
-        return ManyToMany.forward(self, tokens, state, targets)
+        many_to_many stack, for generating step by step. features (N, D_in): the input vector, read again at
+        every step when the model is conditioned at every step (required then; unused otherwise)."""
+        x = self.dropout(self.embedding(tokens))  # (N, T, E)
+        if self.config.condition == "every_step":
+            shape = (tokens.shape[0], self.config.input_size)
+            if features is None or tuple(features.shape) != shape:
+                raise ValueError(f"a one_to_many model conditioned at every step reads its input vector at every "
+                                 f"step: give features of shape {shape} to decode; got "
+                                 f"{None if features is None else tuple(features.shape)}")
+            v = features.to(x.dtype)[:, None, :].expand(-1, x.shape[1], -1)
+            x = torch.cat([x, v], dim=-1)  # (N, T, E + D_in)
+        outputs, state = self.rnn(x, None, state)
+        return self._output(self.dropout(outputs), targets), state
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, bos: int, steps: int) -> torch.Tensor:
@@ -192,7 +210,7 @@ class OneToMany(ManyToMany):
         tokens = torch.full((features.shape[0], 1), bos, dtype=torch.long, device=features.device)
         out = []
         for _ in range(steps):
-            logits, state = self.decode(tokens, state)
+            logits, state = self.decode(tokens, state, features)
             tokens = logits.argmax(-1)  # (N, 1)
             out.append(tokens)
         return torch.cat(out, dim=1)

@@ -1,10 +1,13 @@
 """A conditional LM's model on either engine behind three numpy-in, numpy-out functions.
 
-    start(features (N, K)) -> state               the initial state of each label (`OneToMany.initial_state`)
+    start(features (N, K)) -> state               each label's initial state (`OneToMany.initial_state`), kept
+                                                  with its one-hot vector: a model conditioned at every step
+                                                  reads the label again at each step (`OneToMany.decode`)
     step(ids (N, T), state) -> (logits, state)    `rnnkit.tasks.lm.StepFn`: reading on from a state
     score(batch) -> log p(target) (N, T)          validation (0 at padding)
 
-The numpy engine never imports torch; the torch engine is imported only when asked for.
+A state is the pair (features, the model's recurrent state), opaque to the callers. The numpy engine never
+imports torch; the torch engine is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ def numpy_functions(model, labels: int) -> tuple[StartFn, StepFn, ScoreFn]:
 
     def start(features: np.ndarray):
         with lock:
-            return model.initial_state(features)
+            return features, model.initial_state(features)
 
     def step(ids: np.ndarray, state):
+        features, recurrent = state
         with lock:
-            return model.decode(ids, state, train=False)
+            logits, final = model.decode(ids, recurrent, features, train=False)
+        return logits, (features, final)
 
     def score(batch: TextBatch) -> np.ndarray:
         with lock:
@@ -48,14 +53,16 @@ def torch_functions(module, labels: int) -> tuple[StartFn, StepFn, ScoreFn]:
     device = next(module.parameters()).device
 
     def start(features: np.ndarray):
+        features = torch.from_numpy(features).to(device)
         with torch.no_grad():
-            return module.initial_state(torch.from_numpy(features).to(device))
+            return features, module.initial_state(features)
 
     def step(ids: np.ndarray, state):
+        features, recurrent = state
         with torch.no_grad():
             logits, final = module.decode(torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(device),
-                                          state)
-        return logits.float().cpu().numpy(), final
+                                          recurrent, features)
+        return logits.float().cpu().numpy(), (features, final)
 
     def score(batch: TextBatch) -> np.ndarray:
         with torch.no_grad():

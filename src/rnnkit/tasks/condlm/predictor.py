@@ -30,7 +30,9 @@ class ConditionalLM(BasePredictor):
         model.generate("negative", "The plot", 50, temperature=0.8) # ... that starts "The plot"
         model.generate_many("negative", 200, length=60, seed=0)     # 200 texts at once (batched)
 
-    A text ends at <eos> (where the model ends a review) or after `length` words.
+    A text ends at <eos> (where the model ends a review) or after `length` words. Bundles of either
+    conditioning load (`settings.condition`, from the model's config: "every_step", the label read beside
+    every word, or "initial", the label's initial state only, as bundles written before the option).
 
     Attributes:
         bundle, engine, vocab (its word `Vocab`), settings (CondLMSettings), labels (the label names).
@@ -41,7 +43,8 @@ class ConditionalLM(BasePredictor):
 
     def __init__(self, bundle: Bundle, engine: str = "numpy") -> None:
         with reading_part(bundle, CONFIG_FILE):
-            self.settings = CondLMSettings.from_bundle(bundle.settings)
+            # how the label enters is the model's (config.json), whatever the settings say or leave out
+            self.settings = CondLMSettings.from_bundle({**bundle.settings, "condition": bundle.config.condition})
         check_fits(bundle, self.settings)
         self.bundle, self.engine, self.labels = bundle, engine, self.settings.labels
         with reading_part(bundle, VOCAB_FILE):

@@ -4,9 +4,10 @@ The pieces are the word LM's (`wordlm.sampling`: the prime as ids after <eos>,
 the options checked, <pad> and <unk> never drawn, ids back to text) and the
 character LM's draw (`lm.pick_next`: temperature, top-k, one numpy Generator
 per text, so either engine writes the same words for a seed). What is new here:
-the state starts from the label, not from zeros; a text ends at <eos> (the end
-of a review) or after `length` words; and the first word is never <eos>, so
-every text has at least one word.
+the state starts from the label, not from zeros (and holds the label's vector,
+which a model conditioned at every step reads again at each step it takes:
+`engines`); a text ends at <eos> (the end of a review) or after `length`
+words; and the first word is never <eos>, so every text has at least one word.
 """
 
 from __future__ import annotations

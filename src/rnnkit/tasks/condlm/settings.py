@@ -1,4 +1,5 @@
-"""Conditional-LM settings, saved in the bundle; the model as a one_to_many word LM.
+"""Conditional-LM settings, saved in the bundle; the model as a one_to_many word LM (the label sets the initial
+state and, by default, is read again at every step).
 
 Key: V vocabulary (with <pad>, <unk> and <eos>), K labels, E embedding size, H hidden size.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import CONDITIONS, ModelConfig
 from rnnkit.errors import ConfigError
 from rnnkit.tasks.wordlm.settings import WordLMSettings, word_lm_config
 
@@ -30,6 +31,9 @@ class CondLMSettings:
         vocab_size, softmax, tie, cutoffs, precision: as a word LM's (`WordLMSettings`).
         data: the path the labelled texts were read from (informational).
         text_field, label_field: where the texts and labels came from in that file (informational).
+        condition: how the label enters the model (`ModelConfig.condition`): "every_step" (the default): it
+            sets the initial state and is read again beside every word, so it cannot fade; "initial": it sets
+            the initial state only (what bundles written before this setting did; their settings lack it).
     """
 
     labels: tuple[str, ...]
@@ -42,6 +46,7 @@ class CondLMSettings:
     data: str | None = None
     text_field: str | None = None
     label_field: str | None = None
+    condition: str = "every_step"
 
     def __post_init__(self) -> None:
         labels = self.labels
@@ -49,6 +54,9 @@ class CondLMSettings:
                 or not 2 <= len(labels) <= MAX_LABELS or len(set(labels)) != len(labels)):
             raise ConfigError(f"labels must be 2..{MAX_LABELS} distinct non-empty names; got {labels!r}")
         object.__setattr__(self, "labels", tuple(labels))
+        if self.condition not in CONDITIONS:
+            raise ConfigError(f"condition must be one of {', '.join(CONDITIONS)} (--condition "
+                              f"{'|'.join(c.replace('_', '-') for c in CONDITIONS)}); got {self.condition!r}")
         self.words  # the word LM's checks: vocab_size, softmax, tie, cutoffs, precision, max_len as seq_len
 
     @property
@@ -61,12 +69,15 @@ class CondLMSettings:
 
     @classmethod
     def from_bundle(cls, settings: dict) -> "CondLMSettings":
-        """The settings a bundle saved (other keys it holds, such as counts of what was read, are left out)."""
-        return cls(**{k: v for k, v in settings.items() if k in cls.__dataclass_fields__})
+        """The settings a bundle saved (other keys it holds, such as counts of what was read, are left out); a
+        bundle without `condition` was written before it existed, when the label set the initial state only."""
+        return cls(**{"condition": "initial", **{k: v for k, v in settings.items() if k in cls.__dataclass_fields__}})
 
 
 def condlm_config(config: ModelConfig, vocab_size: int, settings: CondLMSettings) -> ModelConfig:
     """`config` as a conditional LM: a word LM over `vocab_size` ids (its output layer from `settings`) whose
-    initial state comes from a one-hot label, one_to_many with input_size K."""
+    initial state comes from a one-hot label, one_to_many with input_size K, and which also reads the label at
+    every step when `settings.condition` is every_step."""
     lm = word_lm_config(config, vocab_size, settings.words)
-    return ModelConfig(**{**lm.to_dict(), "architecture": "one_to_many", "input_size": len(settings.labels)})
+    return ModelConfig(**{**lm.to_dict(), "architecture": "one_to_many", "input_size": len(settings.labels),
+                          "condition": settings.condition})

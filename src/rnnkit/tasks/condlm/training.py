@@ -3,13 +3,14 @@
 Key: N batch (texts), T time steps, K labels, H hidden size, V vocabulary.
 
 Pipeline: labelled texts -> word ids (a word LM's vocabulary) -> each epoch
-batches of whole texts of similar length -> label one-hot (N, K) -> tanh(bridge)
--> initial state of every layer -> embedding of <eos> w_1 .. (teacher forcing)
--> stacked rnn | lstm | gru -> output layer at every step (a full softmax tied
-to the embedding, or an adaptive softmax) -> -log p(next word), padding masked
-out. Validation scores the held-out texts from their own labels' states: nats
-per token and perplexity. No state is carried between batches: every text
-starts from its label.
+batches of whole texts of similar length -> label one-hot v (N, K) -> tanh(bridge)
+-> initial state of every layer -> embedding of <eos> w_1 .. (teacher forcing),
+with v beside every word's embedding (condition every_step, the default; not
+with condition initial) -> stacked rnn | lstm | gru -> output layer at every
+step (a full softmax tied to the embedding, or an adaptive softmax) -> -log
+p(next word), padding masked out. Validation scores the held-out texts from
+their own labels' states: nats per token and perplexity. No state is carried
+between batches: every text starts from its label.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class CondLMTraining(TaskTraining):
             features = torch.from_numpy(one_hot(batch.labels, labels)).to(device)
             x, y = (torch.from_numpy(a).to(device) for a in (batch.inputs, batch.targets))
             mask = torch.from_numpy(batch.mask).to(device)
-            # 2. from each label's state through the text: log p(next word) (N, T)
+            # 2. from each label's state through the text (the label beside every word when every_step): log p (N, T)
             with autocast(torch, device.type, precision):
                 log_p, _ = model(features, x, targets=y)
             # 3. the mean over real words (the Trainer runs backward and the update)
