@@ -104,24 +104,30 @@ def lm_facts(lm: Path) -> dict:
             "pretrain_tokens_per_second": [round(tokens / e["seconds"]) for e in epochs] if tokens else None}
 
 
-def softmax_share(lm: Path, steps: int = 20) -> dict:
+def softmax_share(lm: Path, data: Path, steps: int = 20) -> dict:
     """Where a pretraining step's time goes: the median seconds of a whole training step (forward, backward,
-    Adam) of the LM on one batch (batch_size x seq_len tokens, random ids) and of the output layer's forward and
-    backward alone on the same number of hidden states; their ratio is the output layer's share."""
+    Adam) of the LM on one batch of real text (batch_size x seq_len tokens of `data`: an adaptive softmax's cost
+    depends on how many tokens fall in its rare clusters) and of the output layer's forward and backward alone
+    on the same number of hidden states; their ratio is the output layer's share."""
     import statistics
 
     import torch
 
     from rnnkit.bundle import load_bundle
+    from rnnkit.data.documents import read_documents
+    from rnnkit.data.vocab import Vocab
     from rnnkit.torch_engine import build_model
 
     bundle = load_bundle(lm)
     train = bundle.train or {}
     batch, seq_len = train.get("batch_size", 64), bundle.settings.get("seq_len", 70)
     model = build_model(bundle.config).train()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in bundle.tensors.items()}, strict=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    rng = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, bundle.config.vocab_size, (batch, seq_len + 1), generator=rng)
+    need = batch * (seq_len + 1)
+    documents = read_documents([data], max_tokens=need, progress=False)
+    words = [documents.words[i] for doc in documents.docs for i in doc][:need]
+    ids = torch.tensor(Vocab.from_json(bundle.vocab).encode(words), dtype=torch.long).view(batch, seq_len + 1)
     hidden = torch.randn(batch * seq_len, bundle.config.hidden_size, requires_grad=True)
 
     def whole():
@@ -151,7 +157,9 @@ def softmax_share(lm: Path, steps: int = 20) -> dict:
     step, head = median(whole), median(output_layer)
     return {"pretrain_step_seconds": round(step, 4), "pretrain_output_layer_seconds": round(head, 4),
             "pretrain_output_layer_share": round(head / step, 3), "pretrain_profile_threads": torch.get_num_threads(),
-            "pretrain_profile_batch": [batch, seq_len]}
+            "pretrain_profile_batch": [batch, seq_len],
+            "pretrain_profile_tokens_in_head": round(float((ids[:, 1:] < bundle.config.cutoffs[0]).float().mean()), 3)
+            if bundle.config.output_layer == "adaptive" else None}
 
 
 # --------------------------------------------------------------------------- the small-label regime
@@ -232,7 +240,7 @@ def main() -> int:
                             *shlex.split(args.pretrain_options), env=env)
         record(pretrain_minutes=minutes, pretrain_options=args.pretrain_options, **lm_facts(lm))
     if "profile" in stages:
-        record(**softmax_share(lm))
+        record(**softmax_share(lm, data))
     if "finetune" in stages:
         bundle = work / "finetuned"
         minutes, _ = rnnkit("train", "imdb", "--data", str(data), "--init", str(lm), "--out", str(bundle),
