@@ -211,7 +211,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     data = Path(args.data)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() and not args.quick else {}
-    results.update({"command": "python bench/pretrain.py " + shlex.join(sys.argv[1:]),
+    command = "python bench/pretrain.py " + shlex.join(sys.argv[1:])
+    results.setdefault("stage_commands", {}).update(dict.fromkeys(stages, command))  # stages may run apart
+    results.update({"command": command,
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": machine(), "commit": git_commit()})
     out_file = RESULTS if not args.quick else Path(tempfile.mkdtemp()) / "pretrain.json"
