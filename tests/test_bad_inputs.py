@@ -391,7 +391,7 @@ def test_prime_service(lm_client, lm, name):
 
 def test_generation_on_a_sentiment_bundle_and_sentiment_on_a_character_lm(bundle, lm_bundle, client, lm_client, capsys):
     code, _, err = cli(capsys, "generate", bundle, "--length", "5")
-    assert_one_line_error(code, err, "needs a charlm or wordlm bundle")
+    assert_one_line_error(code, err, "needs a charlm, wordlm or condlm bundle")
     response = client.post("/v1/generate", json=GOOD)
     assert response.status_code == 404 and "sentiment model" in response.json()["error"]["message"]
     code, _, err = cli(capsys, "predict", lm_bundle, "abc")

@@ -374,4 +374,4 @@ def test_cli_generate_refuses_a_sentiment_bundle(tmp_path):
     config = ModelConfig(vocab_size=len(vocab), hidden_size=4, embedding_dim=4)
     save_bundle(tmp_path / "s", "sentiment", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)))
     done = run_cli("generate", str(tmp_path / "s"), "--length", "5")
-    assert done.returncode == 2 and "needs a charlm or wordlm bundle" in done.stderr
+    assert done.returncode == 2 and "needs a charlm, wordlm or condlm bundle" in done.stderr

@@ -62,8 +62,10 @@ def require(predictor: Predictor, operation: str, asked_as: str, how: dict[str, 
         return
     fitting = [how[op] for op in predictor.operations if op in how]
     instead = f"; for this bundle use {', '.join(dict.fromkeys(fitting))}" if fitting else ""
+    doing = tasks_doing(operation)
+    kinds = " or ".join(doing) if len(doing) < 3 else f"{', '.join(doing[:-1])} or {doing[-1]}"
     raise WrongTask(f"{predictor.bundle.path} holds a {predictor.task} model, but {asked_as} needs a "
-                    f"{' or '.join(tasks_doing(operation))} bundle{instead}")
+                    f"{kinds} bundle{instead}")
 
 
 __all__ = ["ENGINES", "OPERATIONS", "PREDICTORS", "Predictor", "WrongTask", "load_predictor", "predictor_class",
