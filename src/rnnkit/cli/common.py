@@ -106,6 +106,40 @@ def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_word_lm_arguments(cmd: argparse.ArgumentParser, model, defaults: dict) -> None:
+    """The model flags a word language model takes (rnnkit pretrain, train generate-review) into the `model`
+    group, and --precision; `defaults` holds cell, layers, hidden, embedding_dim and dropout."""
+    from rnnkit.tasks.lm import PRECISIONS
+    from rnnkit.tasks.wordlm.settings import SOFTMAXES
+
+    d = defaults
+    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d["cell"], help="(default %(default)s)")
+    model.add_argument("--layers", type=int, default=d["layers"], help="1..3 stacked layers (default %(default)s)")
+    model.add_argument("--hidden", type=int, default=d["hidden"], help="hidden units (default %(default)s)")
+    model.add_argument("--embedding-dim", type=int, default=d["embedding_dim"], help="(default %(default)s)")
+    model.add_argument("--dropout", type=float, default=d["dropout"],
+                       help="on embeddings, between layers and before the softmax (default %(default)s)")
+    model.add_argument("--softmax", choices=SOFTMAXES, default="auto",
+                       help="full (V-way), adaptive (frequent words in a small head, rare ones in clusters) or auto: "
+                            "adaptive above 5,000 words (default %(default)s)")
+    model.add_argument("--tie", action=argparse.BooleanOptionalAction, default=None,
+                       help="a full softmax's output matrix is the embedding (a projection H -> E when --hidden != "
+                            "--embedding-dim); default: tied")
+    model.add_argument("--cutoffs", type=_cutoffs, metavar="C1,C2,...",
+                       help="adaptive softmax cluster boundaries (word ids by frequency; default V/15,V/3: "
+                            "2000,10000 for 30,000 words)")
+    cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16, else fp32 (default %(default)s)")
+
+
+def _cutoffs(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give increasing word ids separated by commas, e.g. 2000,10000; "
+                                         f"got {text!r}") from None
+
+
 def model_config_from(args, **fixed):
     from rnnkit.config import ModelConfig
 

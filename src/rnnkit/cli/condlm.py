@@ -3,21 +3,19 @@ BUNDLE --label L` (cli/charlm.py) writes with it and `rnnkit lab judge` (cli/lab
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from rnnkit.cli.common import add_train_arguments, check_output_dir, print_trained, run_options, train_config_from
+from rnnkit.cli.common import (add_train_arguments, add_word_lm_arguments, check_output_dir, print_trained, run_options,
+                               train_config_from)
 from rnnkit.config import ModelConfig
 from rnnkit.errors import ConfigError
-from rnnkit.tasks.lm import PRECISIONS
-from rnnkit.tasks.wordlm.settings import SOFTMAXES
 
 DESCRIPTION = (
     "Train a word language model conditioned on a label (one-to-many: the label as a one-hot vector -> tanh(Dense) "
     "-> the initial state of every layer; the label vector again beside every word's embedding (--condition "
-    "every-step, the default) -> stacked rnn|lstm|gru -> softmax over the next word) on labelled texts: the aclImdb tarball or folder (its train/pos and train/neg reviews with "
-    "their labels positive and negative; test/ and unsup/ are never read), or the labelled files classify reads "
+    "every-step, the default) -> stacked rnn|lstm|gru -> softmax over the next word) on labelled texts: the "
+    "aclImdb tarball or folder (its train/pos and train/neg reviews with their labels positive and negative; test/ and unsup/ are never read), or the labelled files classify reads "
     "(CSV/TSV, JSON lines, a folder of class subfolders). Then `rnnkit generate BUNDLE --label positive` writes a "
     "text of that label and `rnnkit lab judge BUNDLE CLASSIFIER` measures how often a classifier agrees. A seeded "
     "share of the texts validates (perplexity per epoch); resumable (--resume).")
@@ -41,36 +39,16 @@ def register(commands, train_tasks) -> None:
     data.add_argument("--vocab-size", type=int, default=d["vocab_size"],
                       help="most frequent training words kept, <pad> <unk> <eos> included (default %(default)s)")
     model = cmd.add_argument_group("model")
-    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d["cell"], help="(default %(default)s)")
-    model.add_argument("--layers", type=int, default=d["layers"], help="1..3 stacked layers (default %(default)s)")
-    model.add_argument("--hidden", type=int, default=d["hidden"], help="hidden units (default %(default)s)")
-    model.add_argument("--embedding-dim", type=int, default=d["embedding_dim"], help="(default %(default)s)")
-    model.add_argument("--dropout", type=float, default=d["dropout"],
-                       help="on embeddings, between layers and before the softmax (default %(default)s)")
+    add_word_lm_arguments(cmd, model, d)
     model.add_argument("--condition", choices=("every-step", "initial"), default="every-step",
                        type=lambda text: text.replace("_", "-"),  # every_step too, as ModelConfig spells it
                        help="how the label enters: every-step (it sets the initial state and is read again beside "
                             "every word, so it does not fade as the text goes on) or initial (the initial state "
                             "only, as bundles before this option) (default %(default)s)")
-    model.add_argument("--softmax", choices=SOFTMAXES, default="auto",
-                       help="full, adaptive, or auto: adaptive above 5,000 words (default %(default)s)")
-    model.add_argument("--tie", action=argparse.BooleanOptionalAction, default=None,
-                       help="a full softmax's output matrix is the embedding; default: tied")
-    model.add_argument("--cutoffs", type=_cutoffs, metavar="C1,C2,...",
-                       help="adaptive softmax cluster boundaries (default V/15,V/3)")
-    cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
-                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16, else fp32 (default %(default)s)")
     add_train_arguments(cmd, epochs=d["epochs"], batch_size=d["batch_size"], lr=d["lr"], clip_norm=d["clip_norm"],
                         patience=d["patience"])
     cmd.set_defaults(func=cmd_train, lr_decay=d["lr_decay"], val_fraction=d["val_fraction"])
 
-
-def _cutoffs(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give increasing word ids separated by commas, e.g. 1000,5000; "
-                                         f"got {text!r}") from None
 
 
 def read_data(path: str, text_field: str | None, label_field: str | None, progress: bool):

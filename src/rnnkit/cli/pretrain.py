@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from rnnkit.cli.common import add_train_arguments, check_output_dir, print_trained, run_options, train_config_from
+from rnnkit.cli.common import (add_train_arguments, add_word_lm_arguments, check_output_dir, print_trained, run_options,
+                               train_config_from)
 from rnnkit.config import ModelConfig
 from rnnkit.errors import ConfigError, InputError
-from rnnkit.tasks.lm import PRECISIONS
-from rnnkit.tasks.wordlm.settings import DEFAULTS, SOFTMAXES
+from rnnkit.tasks.wordlm.settings import DEFAULTS
 
 DESCRIPTION = (
     "Train a word-level language model (embedding -> stacked rnn|lstm|gru -> softmax over the next word) on "
@@ -50,23 +50,7 @@ def _add_arguments(cmd: argparse.ArgumentParser) -> None:
     data.add_argument("--max-tokens", type=int,
                       help="read only the first N tokens, in reading order (a quick run; default: all)")
     model = cmd.add_argument_group("model")
-    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d["cell"], help="(default %(default)s)")
-    model.add_argument("--layers", type=int, default=d["layers"], help="1..3 stacked layers (default %(default)s)")
-    model.add_argument("--hidden", type=int, default=d["hidden"], help="hidden units (default %(default)s)")
-    model.add_argument("--embedding-dim", type=int, default=d["embedding_dim"], help="(default %(default)s)")
-    model.add_argument("--dropout", type=float, default=d["dropout"],
-                       help="on embeddings, between layers and before the softmax (default %(default)s)")
-    model.add_argument("--softmax", choices=SOFTMAXES, default="auto",
-                       help="full (V-way), adaptive (frequent words in a small head, rare ones in clusters) or auto: "
-                            "adaptive above 5,000 words (default %(default)s)")
-    model.add_argument("--tie", action=argparse.BooleanOptionalAction, default=None,
-                       help="a full softmax's output matrix is the embedding (a projection H -> E when --hidden != "
-                            "--embedding-dim); default: tied")
-    model.add_argument("--cutoffs", type=_cutoffs, metavar="C1,C2,...",
-                       help="adaptive softmax cluster boundaries (word ids by frequency; default V/15,V/3: "
-                            "2000,10000 for 30,000 words)")
-    cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
-                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16, else fp32 (default %(default)s)")
+    add_word_lm_arguments(cmd, model, d)
     cmd.add_argument("--sample-every", type=int, default=d["sample_every"],
                      help="print a short sample every N steps, besides each epoch end; 0 = epoch ends only "
                           "(default %(default)s)")
@@ -74,13 +58,6 @@ def _add_arguments(cmd: argparse.ArgumentParser) -> None:
                         patience=d["patience"])
     cmd.set_defaults(func=cmd_pretrain, lr_decay=d["lr_decay"], val_fraction=d["val_fraction"])
 
-
-def _cutoffs(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give increasing word ids separated by commas, e.g. 2000,10000; "
-                                         f"got {text!r}") from None
 
 
 def cmd_pretrain(args) -> int:
