@@ -572,7 +572,7 @@ def test_a_generation_counts_against_the_timeout_and_stops_there(lm):
 
 
 def test_generations_beyond_the_queue_limit_are_503(lm):
-    from rnnkit.serve.charlm import GenerationService
+    from rnnkit.serve.generation import GenerationService
     from rnnkit.serve.guard import ApiError
 
     service = GenerationService(lm, ServeLimits(max_queued_texts=256))

@@ -118,7 +118,8 @@ def test_every_command_on_every_bundle_answers_or_names_the_fix(bundles, task, o
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    needed = " or ".join(tasks_doing(operation))
+    doing = tasks_doing(operation)
+    needed = " or ".join(doing) if len(doing) < 3 else f"{', '.join(doing[:-1])} or {doing[-1]}"
     assert f"holds a {task} model, but {COMMANDS[operation]} needs a {needed} bundle; for this bundle use" in lines[0]
     assert all(COMMANDS[op] in lines[0] for op in predictor_class(task).operations)
 

@@ -203,7 +203,7 @@ def make_torch_optimizer(model, config: TrainConfig):
     """
     import torch
 
-    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    trainable = {name: p for name, p in _bundle_names(model).items() if p.requires_grad}
     params: list = list(trainable.values())
     if schedule.uses_layers(config):
         depths = schedule.layer_depths(list(trainable))
@@ -298,6 +298,14 @@ class NumpyBackend:
         self.optimizer.steps.update({k: int(v) for k, v in steps.items() if k in self.optimizer.steps})
         self.optimizer.lr = meta["lr"]
         self.rng.bit_generator.state = meta["rng"]
+
+
+def _bundle_names(model) -> dict:
+    """name -> parameter, named as in bundles (`shared_parameters`, rnnkit.params) where the module says so: its
+    attribute names can differ (a wrapper around nn.LSTM), and layer depths are read from the bundle's names."""
+    shared = {id(p): name for name, p in model.shared_parameters().items()} if hasattr(model, "shared_parameters") \
+        else {}
+    return {shared.get(id(p), name): p for name, p in model.named_parameters()}
 
 
 def make_numpy_optimizer(params: dict[str, np.ndarray], config: TrainConfig):
