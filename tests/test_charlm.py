@@ -183,8 +183,17 @@ def test_carried_state_round_trips_as_arrays():
     np.testing.assert_array_equal(carried.get()["h"], h)
 
 
-def test_precision_auto_means_bf16_only_on_a_cpu_with_amx(tiny_bundle):
+def test_precision_auto_means_bf16_only_on_a_cpu_with_fast_bf16(tiny_bundle, monkeypatch):
     assert charlm.resolve_precision("auto", "cuda") == "fp32"
+    from pathlib import Path
+
+    real = Path.read_text
+    for flags, expected in (("fpu avx512f avx512_bf16 sse", "bf16"), ("fpu amx_bf16 amx_tile", "bf16"),
+                            ("fpu avx512f avx2 sse", "fp32")):
+        monkeypatch.setattr(Path, "read_text", lambda self, *a, _f=flags, **k: (
+            f"flags\t\t: {_f}\n" if str(self) == "/proc/cpuinfo" else real(self, *a, **k)))
+        assert charlm.resolve_precision("auto", "cpu") == expected, flags
+    monkeypatch.setattr(Path, "read_text", real)
     assert charlm.resolve_precision("fp32", "cpu") == "fp32" and charlm.resolve_precision("bf16", "cpu") == "bf16"
     assert load_bundle(tiny_bundle[0]).settings["precision"] == charlm.resolve_precision("auto", "cpu")
     with pytest.raises(Exception, match="precision must be one of"):

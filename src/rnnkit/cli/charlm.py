@@ -31,8 +31,8 @@ def _add_train_command(train_tasks) -> None:
     cmd.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"],
                      help="characters per chunk of truncated BPTT (default %(default)s)")
     cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
-                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16 (about 2.4x faster), "
-                          "else fp32; weights stay float32 (default %(default)s)")
+                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16 (about 2.4x faster) or "
+                          "AVX512-BF16 (1.6x), else fp32; weights stay float32 (default %(default)s)")
     cmd.add_argument("--sample-every", type=int, default=500,
                      help="print a short sample every N steps, besides each epoch end; 0 = epoch ends only "
                           "(default %(default)s)")

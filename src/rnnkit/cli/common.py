@@ -129,7 +129,8 @@ def add_word_lm_arguments(cmd: argparse.ArgumentParser, model, defaults: dict) -
                        help="adaptive softmax cluster boundaries (word ids by frequency; default V/15,V/3: "
                             "2000,10000 for 30,000 words)")
     cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
-                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16, else fp32 (default %(default)s)")
+                     help="training forward pass: auto = bf16 on CPUs with AMX-BF16 or AVX512-BF16, else fp32 "
+                          "(default %(default)s)")
 
 
 def _cutoffs(text: str) -> list[int]:

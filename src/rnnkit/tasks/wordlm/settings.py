@@ -37,7 +37,8 @@ class WordLMSettings:
         tie: a full softmax's output matrix is the embedding (None: yes for "full"; an adaptive one never).
         cutoffs: the adaptive softmax's cluster boundaries (None: chosen from V, `default_cutoffs`).
         sample_every: print a short sample every this many training steps (0 = only at epoch ends).
-        precision: "fp32", "bf16" (torch autocast on the forward pass) or "auto" (bf16 on AMX CPUs).
+        precision: "fp32", "bf16" (torch autocast on the forward pass) or "auto" (bf16 on CPUs with AMX-BF16
+            or AVX512-BF16).
         text: the paths read (informational; `rnnkit evaluate` re-reads them for the validation documents).
     """
 
