@@ -286,7 +286,7 @@ def resolve_precision(precision: str, device_type: str) -> str:
     """"auto" -> "bf16" on a CPU with AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo flags), else "fp32".
 
     Measured (bench/results/precision.json, AMD EPYC with AVX512-BF16, no AMX): a training step of the
-    character LM's default is 1.64x faster in bf16 on 2 threads, the word LM's 1.12x; without those
+    character LM's default is 1.60x faster in bf16 on 2 threads, the word LM's 1.10x; without those
     flags bf16 is emulated and slower, so auto stays fp32.
     """
     if precision != "auto":
