@@ -21,6 +21,15 @@ def rnnkit(*args: str, env: dict | None = None) -> tuple[float, str]:
     return round((time.perf_counter() - started) / 60, 2), proc.stdout
 
 
+def test_accuracy(bundle: Path, data: Path) -> float:
+    """Accuracy on aclImdb's 25,000 test reviews (`rnnkit evaluate`, torch engine for speed)."""
+    import json
+
+    _, out = rnnkit("evaluate", str(bundle), "--data", str(data), "--split", "test", "--json", "--quiet",
+                    "--engine", "torch")
+    return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
+
+
 def machine() -> dict:
     """The CPU's name, the cores, torch's and Python's versions."""
     import torch

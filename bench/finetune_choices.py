@@ -26,8 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_commit, machine, rnnkit  # noqa: E402
-from pretrain import test_accuracy  # noqa: E402
+from common import git_commit, machine, rnnkit, test_accuracy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "finetune_choices.json"

@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_commit, machine, rnnkit  # noqa: E402
+from common import git_commit, machine, rnnkit, test_accuracy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "lab.json"
@@ -130,14 +130,9 @@ def negation(args, work: Path) -> dict:
         result[f"negation_accuracy_{name}"] = round(r["probes"], 4)
         result[f"negation_{name}"] = {k: r[k] for k in ("model", "negated", "plain", "negation_pairs_right", "order",
                                                         "order_pairs_right", "unknown_tokens", "unanswered")}
-        result[f"negation_{name}"]["test_accuracy"] = None if args.quick else _test_accuracy(path, args.data)
+        result[f"negation_{name}"]["test_accuracy"] = None if args.quick else test_accuracy(path, args.data)
     return result
 
-
-def _test_accuracy(bundle: Path, data) -> float:
-    _, out = rnnkit("evaluate", str(bundle), "--data", str(data), "--split", "test", "--json", "--quiet",
-                    "--engine", "torch")
-    return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
 
 
 def conditional_generation(args, work: Path) -> dict:

@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import git_commit, machine, rnnkit  # noqa: E402
+from common import git_commit, machine, rnnkit, test_accuracy  # noqa: E402
 
 import numpy as np
 
@@ -53,12 +53,6 @@ RESULTS = ROOT / "bench" / "results" / "pretrain.json"
 STAGES = ("baseline", "scratch", "pretrain", "profile", "finetune", "small")
 
 
-
-def test_accuracy(bundle: Path, data: Path) -> float:
-    """Accuracy on aclImdb's 25,000 test reviews (`rnnkit evaluate`, torch engine for speed)."""
-    _, out = rnnkit("evaluate", str(bundle), "--data", str(data), "--split", "test", "--json", "--quiet",
-                    "--engine", "torch")
-    return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
 
 
 # --------------------------------------------------------------------------- the baseline

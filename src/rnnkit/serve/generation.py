@@ -45,6 +45,7 @@ import math
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
@@ -300,7 +301,7 @@ class GenerationService:
             raise InputError(f"the prime has {len(unknown)} word(s) outside this model's vocabulary: {shown}; "
                              'send "unknown": "unk" to read them as <unk>, or "skip" to leave them out')
         unseen = set(unknown)
-        counts = {w: sum(1 for t in tokens if t == w) for w in unknown}
+        counts = Counter(t for t in tokens if t in unseen)  # one pass: a prime may hold thousands
         if unknown and request.unknown == "skip":
             tokens = [t for t in tokens if t not in unseen]
             prime = " ".join(tokens)
