@@ -92,6 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--lr-decay", type=float, default=d["lr_decay"])
+    p.add_argument("--lr-schedule", default="exponential", choices=("exponential", "linear", "cosine"))
+    p.add_argument("--warmup", type=float, default=0.0, help="share of the steps with a rising learning rate")
+    p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--patience", type=int, default=d["patience"])
     p.add_argument("--precision", default="auto", choices=charlm.PRECISIONS)
@@ -112,6 +115,7 @@ def train_command(args) -> str:
     return (f"rnnkit train charlm --text {args.text} --out {args.out} --cell {args.cell} --layers {args.layers} "
             f"--hidden {args.hidden} --embedding-dim {args.embedding_dim} --dropout {args.dropout} "
             f"--seq-len {args.seq_len} --batch-size {args.batch_size} --lr {args.lr} --lr-decay {args.lr_decay} "
+            f"--lr-schedule {args.lr_schedule} --warmup {args.warmup} --weight-decay {args.weight_decay} "
             f"--epochs {args.epochs} --patience {args.patience} --precision {args.precision} --threads {args.threads} "
             f"--seed {args.seed}")
 
@@ -121,7 +125,8 @@ def train_in_budget(args, text: str) -> tuple[dict, float, bool]:
     model = ModelConfig(vocab_size=1, cell=args.cell, num_layers=args.layers, hidden_size=args.hidden,
                         embedding_dim=args.embedding_dim, dropout=args.dropout, architecture="many_to_many")
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                        lr_decay=args.lr_decay, patience=args.patience, seed=args.seed, threads=args.threads,
+                        lr_decay=args.lr_decay, lr_schedule=args.lr_schedule, warmup=args.warmup,
+                        weight_decay=args.weight_decay, patience=args.patience, seed=args.seed, threads=args.threads,
                         clip_norm=5.0, checkpoint_every=0)
     settings = charlm.CharLMSettings(seq_len=args.seq_len, sample_every=0, text=args.text, precision=args.precision)
     timer = threading.Timer(args.minutes * 60, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -212,6 +217,26 @@ def update_generation(args) -> int:
     return 0
 
 
+PRECISION_FIELDS = ("val_loss_nats", "minutes_to_best_epoch", "minutes_to_target", "train_minutes", "epochs",
+                    "command", "date", "machine", "model", "settings")
+
+
+def with_other_precision(path: Path, results: dict) -> dict:
+    """`results` plus `by_precision`: this run's headline fields under its precision (fp32 | bf16, what auto
+    chose), and the other precision's entry kept from the file already at `path` (the issue asks for both)."""
+    precision = results["settings"]["precision"]
+    previous = {}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        previous = old.get("by_precision", {})
+        old_precision = old.get("settings", {}).get("precision")
+        if old_precision and old_precision not in previous:  # a file from before by_precision existed
+            previous[old_precision] = {k: old.get(k) for k in PRECISION_FIELDS}
+    by_precision = {**previous, precision: {k: results[k] for k in PRECISION_FIELDS}}
+    return {**results, "by_precision": dict(sorted(by_precision.items())),
+            **{f"val_loss_nats_{p}": by_precision.get(p, {}).get("val_loss_nats") for p in ("fp32", "bf16")}}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.generation_only:
@@ -261,6 +286,7 @@ def main(argv=None) -> int:
     }
     target = args.results or (None if args.quick else str(RESULTS))
     if target:
+        results = with_other_precision(Path(target), results)
         atomic_write_text(Path(target), json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         print(f"results written to {target}")
     return 0
