@@ -22,7 +22,8 @@ Measured (medians of interleaved runs; which engine goes first alternates):
   rnnkit's bytecode compiled as an installed package has it.
 
 Threads: numpy's BLAS through threadpoolctl, torch.set_num_threads; both --threads (default 2).
-The numpy engine runs its per-step matmuls on one BLAS thread (rnnkit.numpy_engine.blas).
+The numpy engine runs its per-step matmuls on one BLAS thread and, with two threads allowed, the
+chunks' matmuls on a helper thread beside the steps (rnnkit.numpy_engine.blas.Overlap).
 Idle threads sleep instead of spinning, in both engines (--spin keeps the libraries'
 defaults): OMP_WAIT_POLICY=PASSIVE for torch's OpenMP and OPENBLAS_THREAD_TIMEOUT=4
 for numpy's OpenBLAS, set before either library loads. On this project's shared
@@ -177,7 +178,7 @@ def inference(cell: str, repeats: int, T=230, N=1, D=128, H=128) -> dict:
             torch.set_num_threads(threads)
 
     times = interleaved({"numpy": lambda: stack.forward(x), "torch": torch_run, "torch_one_thread": torch_one_thread,
-                         "numpy_infer": lambda: fast.recur(cell, fast.project([packed], weights), weights, packing)},
+                         "numpy_infer": lambda: fast.run_layer(cell, [packed], weights, packing)},
                         repeats)
     numpy_s, torch_s, torch_1_s, infer_s = (statistics.median(times[k])
                                             for k in ("numpy", "torch", "torch_one_thread", "numpy_infer"))

@@ -12,7 +12,13 @@ Measures, against one `rnnkit serve BUNDLE` process on 127.0.0.1:
    separates the HTTP cost from the model's;
 3. batched requests ({"texts": [--batch reviews]}), same clients: texts/s;
 4. the model alone, in this process: one review, and a batch of --clients
-   reviews, through the predictor's probabilities (the serving engine's cost).
+   reviews, through the predictor's probabilities (the serving engine's cost);
+5. the reference: the same bundle behind bench/reference_server.py (FastAPI +
+   torch written the usual way: one `def` endpoint running the model per
+   request) under `uvicorn --workers` (the same count), with one torch thread
+   per worker and with torch's default; its better run is the headline
+   `rps_single_reference_server`. Both servers must give the same
+   probabilities (to 1e-4) for 20 reviews, or the bench stops.
 Requests carry real IMDB test reviews (whole, as people send them) when the
 data set is found (--data, $RNNKIT_IMDB or ../shared/data), else generated
 reviews. Without --bundle, a bundle of the default IMDB model (bi-GRU 128,
@@ -142,6 +148,52 @@ def start_to_first_answer(bundle: Path, engine: str, workers: int) -> float:
         proc.wait(timeout=30)
 
 
+def reference_command(port: int, workers: int) -> list[str]:
+    """uvicorn serving bench/reference_server.py (FastAPI + torch, the usual way) with `workers` processes."""
+    return [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "reference_server:app",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+
+def start_server(command: list[str], env: dict | None = None) -> subprocess.Popen:
+    """Launch a server on the port in `command` and wait for its first 200 to PROBE."""
+    port = int(command[command.index("--port") + 1])
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env={**os.environ, **(env or {})})
+    while post_once(port, PROBE) != 200:
+        if server.poll() is not None:
+            raise SystemExit(f"{' '.join(command[:4])} exited: {server.stderr.read().decode()}")
+        time.sleep(0.05)
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def post_json(port: int, body: dict) -> dict:
+    """One POST /v1/predict; the decoded JSON answer."""
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())
+
+
+def agreement(port_a: int, port_b: int, texts: list[str]) -> float:
+    """Largest difference between two servers' class probabilities over `texts` (the same model?)."""
+    worst = 0.0
+    for text in texts:
+        a, b = (post_json(port, {"text": text})["prediction"]["probabilities"] for port in (port_a, port_b))
+        worst = max(worst, *(abs(a[k] - b[k]) for k in a))
+    return worst
+
+
 # --------------------------------------------------------------------------- load (wrk)
 
 WRK_SCRIPT = """
@@ -180,6 +232,29 @@ def run_wrk(port: int, bodies: list[dict], clients: int, duration: float, workdi
     errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
     return {"requests": result["requests"], "rps": result["requests"] / seconds, "p50_ms": result["p50_us"] / 1e3,
             "p99_ms": result["p99_us"] / 1e3, "max_ms": result["max_us"] / 1e3, "errors": errors}
+
+
+def reference_run(bundle: Path, port: int, texts: list[str], singles: list[dict], args, workdir: Path,
+                  threads: str) -> dict:
+    """The reference server on the same bundle and load: wrk's single-review figures, and the largest
+    difference from `rnnkit serve` (still listening on `port`) in 20 reviews' probabilities."""
+    reference_port = free_port()
+    env = {"RNNKIT_REFERENCE_BUNDLE": str(bundle.resolve())}
+    if threads != "default":
+        env["RNNKIT_REFERENCE_THREADS"] = threads
+    server = start_server(reference_command(reference_port, args.workers), env)
+    try:
+        differs = agreement(port, reference_port, texts[:20])
+        run_wrk(reference_port, singles, args.clients, 2, workdir)  # warm-up
+        result = run_wrk(reference_port, singles, args.clients, args.duration, workdir)
+    finally:
+        stop_server(server)
+    print(f"reference server (torch threads {threads}): {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+          f"p99 {result['p99_ms']:.1f} ms, {result['errors']} errors; probabilities within {differs:.1e} of "
+          "rnnkit serve", flush=True)
+    if differs > 1e-4:
+        raise SystemExit(f"the reference server answers differ from rnnkit serve by {differs:.2e}: not the same model")
+    return {**result, "max_probability_difference": differs}
 
 
 def model_only(bundle: Path, engine: str, texts: list[str], clients: int) -> dict:
@@ -232,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviews", type=int, default=512, help="distinct reviews to cycle through (default %(default)s)")
     parser.add_argument("--start-runs", type=int, default=3, help="fresh processes timed to first answer (default %(default)s)")
     parser.add_argument("--out", default=str(RESULTS), help="results JSON (default %(default)s)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="leave out the reference FastAPI + torch server (bench/reference_server.py)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("bench/serve.py needs wrk as its load generator: apt-get install -y wrk")
@@ -245,12 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start to first answer: {', '.join(f'{s:.2f}' for s in starts)} s", flush=True)
 
     port = free_port()
-    server = subprocess.Popen(serve_command(bundle, port, args.engine, args.workers), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = start_server(serve_command(bundle, port, args.engine, args.workers))
     try:
-        while post_once(port, PROBE) != 200:
-            if server.poll() is not None:
-                raise SystemExit(f"rnnkit serve exited: {server.stderr.read().decode()}")
-            time.sleep(0.05)
         singles = [{"text": t} for t in texts]
         shorts = [{"text": " ".join(t.split()[:12])} for t in texts]
         batches = [{"texts": (texts * 2)[i:i + args.batch]} for i in range(0, len(texts), args.batch)]
@@ -264,14 +337,25 @@ def main(argv: list[str] | None = None) -> int:
         batched = run_wrk(port, batches, args.clients, args.duration, workdir)
         print(f"batched ({args.batch}/request): {batched['rps'] * args.batch:.0f} texts/s, "
               f"p99 {batched['p99_ms']:.1f} ms/request, {batched['errors']} errors", flush=True)
+        references = {} if args.no_reference else {
+            threads: reference_run(bundle, port, texts, singles, args, workdir, threads)
+            for threads in ("1", "default")}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     engine_cost = model_only(bundle, args.engine, texts, args.clients)
     print(f"model alone ({args.engine}): {engine_cost}", flush=True)
 
+    best = max(references.values(), key=lambda r: r["rps"]) if references else None
     result = {
         "rps_single": round(single["rps"], 1), "p99_ms_single": round(single["p99_ms"], 2),
+        "rps_single_reference_server": best and round(best["rps"], 1),
+        "p99_ms_single_reference_server": best and round(best["p99_ms"], 2),
+        "reference_server": references and {
+            "what": "bench/reference_server.py: FastAPI + torch, one def endpoint running the model per request, "
+                    f"uvicorn --workers {args.workers}; its best torch thread setting is the headline",
+            "torch_threads_per_worker": {k: {m: (round(v, 2) if isinstance(v, float) else v) for m, v in r.items()}
+                                         for k, r in references.items()}},
+        "speedup_vs_reference_server": best and round(single["rps"] / best["rps"], 2),
         "p50_ms_single": round(single["p50_ms"], 2), "rps_batched_texts": round(batched["rps"] * args.batch, 1),
         "p99_ms_batched_request": round(batched["p99_ms"], 2), "batch_size": args.batch,
         "rps_single_12_words": round(short["rps"], 1), "p99_ms_single_12_words": round(short["p99_ms"], 2),

@@ -123,3 +123,53 @@ def test_prepared_layers_give_the_same_logits():
     assert len(layers) == 2
     np.testing.assert_array_equal(inference.many_to_one_logits(config, model.params, ids, lengths, layers),
                                   model.infer(ids, lengths))
+
+
+@pytest.mark.parametrize("cell,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize("directions", [1, 2])
+def test_one_sequence_path_matches_the_packed_steps(cell, gates, directions):
+    """`run_layer` at batch 1 (`recur_one` for one direction: flat weights, views made once) gives what the
+    packed steps give, in float64."""
+    from rnnkit.numpy_engine import inference as fast
+    from rnnkit.numpy_engine.packing import pack
+
+    rng = np.random.default_rng(3)
+    H, D, S = 5, 3, 23
+    params = {}
+    for k in range(directions):
+        suffix = "_reverse" if k else ""
+        params[f"rnn.weight_ih_l0{suffix}"] = rng.standard_normal((gates * H, D))
+        params[f"rnn.weight_hh_l0{suffix}"] = rng.standard_normal((gates * H, H))
+        params[f"rnn.bias_ih_l0{suffix}"] = rng.standard_normal(gates * H)
+        params[f"rnn.bias_hh_l0{suffix}"] = rng.standard_normal(gates * H)
+    weights = fast.layer_weights(cell, params, "rnn.", 0, directions)
+    inputs = [rng.standard_normal((S, D)) for _ in range(directions)]
+    packed = fast.recur(cell, fast.project(inputs, weights), weights, pack(np.array([S])))
+    if directions == 1:
+        np.testing.assert_allclose(fast.recur_one(cell, inputs[0], weights), packed, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.run_layer(cell, inputs, weights, pack(np.array([S]))), packed, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_input_table_gives_the_projected_logits(cell, bidirectional):
+    """Batches scored through the first layer's table (frequent ids looked up, rare ones projected) give
+    the logits of the plain path, before and after the table is built."""
+    from rnnkit.numpy_engine import inference
+    from rnnkit.numpy_engine.input_table import InputTable
+
+    config = ModelConfig(vocab_size=50, cell=cell, embedding_dim=6, hidden_size=5, num_layers=2,
+                         bidirectional=bidirectional, pooling="mean_max", output_size=3)
+    params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(0)).params.items()}
+    layers = inference.prepare_layers(config, params)
+    row_bytes = config.num_directions * {"lstm": 4, "gru": 3}[cell] * 5 * 8
+    table = InputTable(params["embedding.weight"], layers[0], budget_bytes=20 * row_bytes)  # ids >= 20 are rare
+    assert table.rows == 20
+    rng = np.random.default_rng(1)
+    for _ in range(4):  # the table is built during the second batch (S >= 20 tokens seen)
+        lengths = rng.integers(1, 9, size=5)
+        ids = np.where(np.arange(8)[None, :] < lengths[:, None], rng.integers(2, 50, size=(5, 8)), 0)
+        want = inference.many_to_one_logits(config, params, ids, lengths, layers)
+        got = inference.many_to_one_logits(config, params, ids, lengths, layers, table)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert table.table is not None and table.table.shape[2] == 20

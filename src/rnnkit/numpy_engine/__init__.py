@@ -12,7 +12,9 @@ It never imports torch: it is the readable reference and the light runtime
     seq2seq    the encoder-decoder model
     models     the architectures of ModelConfig: build_model(config, tensors)
     gradcheck  central finite differences in float64, to check every backward
-    blas       one BLAS thread inside the time loop
+    blas       one BLAS thread inside the time loop; a helper thread for the chunks' matmuls (Overlap)
+    inference  the inference-only forward of a many-to-one model (packed, no caches)
+    input_table  the first layer's input share of frequent tokens, precomputed for scoring many texts
 """
 
 from rnnkit.numpy_engine.models import BagOfWords, ManyToMany, ManyToOne, OneToMany, build_model, init_parameters

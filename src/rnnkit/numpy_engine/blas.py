@@ -18,13 +18,22 @@ which `set_threads` (`rnnkit train --engine numpy --threads N`) sets.
 call into the library, about 1 us) through threadpoolctl when it is
 installed; without it, it does nothing. It only lowers the thread count: a
 caller that already limited BLAS (``rnnkit serve --threads 1``) is left as is.
+
+With two or more BLAS threads allowed, a layer does better than splitting
+each matmul: `Overlap` runs the chunks' matmuls on a helper thread (one BLAS
+thread each) while the calling thread runs the steps, so both cores work on
+different things at once. The steps are a chain of small calls that no BLAS
+threading speeds up; the chunks' matmuls do not depend on them (the next
+chunk's input share, the last chunk's weight gradients). numpy releases the
+GIL inside BLAS, so the two threads run in parallel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Callable, Iterator
 
 _lock = threading.Lock()
 _controllers: list | None = None  # numpy's BLAS libraries, found on first use (threadpoolctl scans once)
@@ -82,3 +91,65 @@ def set_threads(count: int) -> None:
 def get_threads() -> int:
     """numpy's BLAS thread count (1 when threadpoolctl is not installed: nothing can be changed then)."""
     return max((lib.get_num_threads() or 1 for lib in _numpy_blas()), default=1)
+
+
+_helper: ThreadPoolExecutor | None = None
+
+
+def _helper_thread() -> ThreadPoolExecutor:
+    """The process's one helper thread for `Overlap` (started on first use)."""
+    global _helper
+    with _lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-blas")
+    return _helper
+
+
+class Overlap:
+    """Run matmul-heavy work on a helper thread beside the caller's, when BLAS may use two threads.
+
+        with Overlap(enabled=T > CHUNK) as overlap:
+            job = overlap.run(project, chunk)    # a Future; runs on the helper (or here, at once)
+            ...                                  # the caller's own work
+            job.result()                         # wait for it (and raise what it raised)
+
+    Enabled (and `get_threads() > 1`), every BLAS call inside the block runs on one
+    thread, the caller's and the helper's alike, and `run` queues work on the helper
+    thread in order. Otherwise `run` calls the function at once in the caller with
+    BLAS's own threads (the layer's behaviour without a second core). Leaving the
+    block waits for every queued job, so no job outlives the buffers it writes;
+    on an error, jobs not yet started are cancelled.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.parallel = enabled and get_threads() > 1
+        self._jobs: list[Future] = []
+        self._single = None
+
+    def __enter__(self) -> "Overlap":
+        if self.parallel:
+            self._single = single_threaded()
+            self._single.__enter__()
+        return self
+
+    def run(self, fn: Callable, *args) -> Future:
+        if self.parallel:
+            job = _helper_thread().submit(fn, *args)
+        else:
+            job = Future()
+            job.set_result(fn(*args))
+        self._jobs.append(job)
+        return job
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is not None:
+                for job in self._jobs:
+                    job.cancel()
+            wait(self._jobs)
+            if kind is None:
+                for job in self._jobs:
+                    job.result()  # raise a helper's error that nobody waited for
+        finally:
+            if self._single is not None:
+                self._single.__exit__(None, None, None)

@@ -19,9 +19,11 @@ the weight gradients and of dx. Each chunk's arrays are then still in cache
 (one matmul over all T*N rows before or after the loop made the training step
 ~10% slower). The loop writes into buffers of a `Workspace` kept between
 calls, through the cells' caches. The steps' small matmuls run on one BLAS
-thread (`blas`); the chunks' larger ones on all of BLAS's threads (`--threads`):
-on the idle 2-core machine that took an LSTM training step (batch 64, 200
-steps) from 124 ms to 102-110 ms.
+thread (`blas`). With two or more BLAS threads allowed (`--threads`), the
+chunks' matmuls run on a helper thread beside the steps (`blas.Overlap`):
+the next chunk's input share during this chunk's steps, and a chunk's weight
+gradients and dx during the steps of the chunk before it (two gradient
+buffers, alternating). With one thread allowed, everything runs in order.
 """
 
 from __future__ import annotations
@@ -102,19 +104,29 @@ class Recurrent:
         # the same matrix laid out for h_prev @ w_hh.T (BLAS's fastest layout); the copy pays off over many
         # steps, not over the one step per call of generation (copying 2048 x 512 each character was 95% of it)
         w_hh = np.ascontiguousarray(p["weight_hh"].T).T if T >= CHUNK else p["weight_hh"]
-        for start in range(0, T, CHUNK):  # each chunk's input share just before its steps (still in cache)
+
+        def project(start: int) -> None:  # a chunk's input share, x W_ih^T + bias
             stop = min(T, start + CHUNK)
             chunk = xw[start:stop].reshape(-1, GH)
             np.matmul(x[start:stop].reshape(-1, D), p["weight_ih"].T, out=chunk)
             chunk += bias
-            with blas.single_threaded():  # a step's matmul is small: thread hand-offs cost more than they save
-                for t in range(start, stop):
-                    new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
-                    if t in ragged:  # finished sequences keep their state
-                        keep = ~active[t][:, None]
-                        for s_new, s_old in zip(new, current):
-                            np.copyto(s_new, s_old, where=keep)
-                    current = new
+
+        # each chunk's input share just before its steps (still in cache); with two cores, the next
+        # chunk's on the helper thread while this chunk's steps run (`blas.Overlap`)
+        with blas.Overlap(enabled=T > CHUNK) as overlap:
+            projected = overlap.run(project, 0)
+            for start in range(0, T, CHUNK):
+                projected.result()
+                if start + CHUNK < T:
+                    projected = overlap.run(project, start + CHUNK)
+                with blas.single_threaded():  # a step's matmul is small: thread hand-offs cost more than they save
+                    for t in range(start, min(T, start + CHUNK)):
+                        new, _ = step(xw[t], current, w_hh, b_hh, caches[t])
+                        if t in ragged:  # finished sequences keep their state
+                            keep = ~active[t][:, None]
+                            for s_new, s_old in zip(new, current):
+                                np.copyto(s_new, s_old, where=keep)
+                        current = new
         self._cache = (x, caches, states, active, ragged)
         return states[0][1:], current
 
@@ -142,8 +154,6 @@ class Recurrent:
         T, N, D = x.shape
         GH, H = p["weight_hh"].shape
         C = min(T, CHUNK)
-        dxw_chunk = self.workspace.get("dxw", (C, N, GH), x.dtype)
-        dhw_chunk = self.workspace.get("dhw", (C, N, GH), x.dtype) if self.cell == "gru" else dxw_chunk
         dx = np.empty((T, N, D), x.dtype)
         for g in self.grads.values():
             g.fill(0.0)
@@ -152,27 +162,44 @@ class Recurrent:
         else:
             dstate = tuple(np.array(d, dtype=x.dtype) for d in dfinal)
         w_hh = p["weight_hh"]
-        for stop in range(T, 0, -C):
-            start = max(0, stop - C)
-            dxw, dhw = dxw_chunk[:stop - start], dhw_chunk[:stop - start]
-            with blas.single_threaded():
-                for t in reversed(range(start, stop)):
-                    ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
-                    if dh_steps is not None:
-                        dh_steps[t] = ds[0]
-                    _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t - start], dhw[t - start])
-                    if t in ragged:  # finished sequences: the gradient skips the cell
-                        done = ~active[t]
-                        dxw[t - start][done] = 0.0
-                        dhw[t - start][done] = 0.0
-                        for d_prev, d_now in zip(dprev, ds):
-                            np.copyto(d_prev, d_now, where=done[:, None])
-                    dstate = dprev
-            self._accumulate(x[start:stop], states[0][start:stop], dxw, dhw, dx[start:stop])
+        # with two cores a chunk's share is taken on the helper thread while the steps of the chunk before
+        # it run (`blas.Overlap`), so the chunks alternate between two gradient buffers
+        with blas.Overlap(enabled=T > CHUNK) as overlap:
+            buffers = [self._gradient_buffers(str(b), (C, N, GH), x.dtype) for b in range(1 + overlap.parallel)]
+            taken = []
+            for i, stop in enumerate(range(T, 0, -C)):
+                start = max(0, stop - C)
+                if i >= len(buffers):
+                    taken[i - len(buffers)].result()  # the chunk that used this buffer is accumulated
+                dxw, dhw = (buffer[:stop - start] for buffer in buffers[i % len(buffers)])
+                with blas.single_threaded():
+                    for t in reversed(range(start, stop)):
+                        ds = (dstate[0] + doutputs[t],) + dstate[1:]  # the output at t is the state at t
+                        if dh_steps is not None:
+                            dh_steps[t] = ds[0]
+                        _, _, dprev = step_backward(ds, caches[t], w_hh, dxw[t - start], dhw[t - start])
+                        if t in ragged:  # finished sequences: the gradient skips the cell
+                            done = ~active[t]
+                            dxw[t - start][done] = 0.0
+                            dhw[t - start][done] = 0.0
+                            for d_prev, d_now in zip(dprev, ds):
+                                np.copyto(d_prev, d_now, where=done[:, None])
+                        dstate = dprev
+                # this chunk's dx here, its weight gradients on the helper: the steps alone leave this
+                # thread less to do than the helper's three products would (balanced, measured)
+                rows = (stop - start) * N
+                np.matmul(dxw.reshape(rows, GH), p["weight_ih"], out=dx[start:stop].reshape(rows, D))
+                taken.append(overlap.run(self._accumulate, x[start:stop], states[0][start:stop], dxw, dhw))
         return dx, dstate
 
-    def _accumulate(self, x, h_prev, dxw, dhw, dx) -> None:
-        """One chunk's share: dW_ih += dxw^T x, dW_hh += dhw^T h_prev, biases; dx = dxw W_ih. (C, N, ...) each."""
+    def _gradient_buffers(self, name: str, shape: tuple, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's pre-activation gradients dxw and dhw (C, N, G*H) (one array for rnn and lstm)."""
+        dxw = self.workspace.get(f"dxw{name}", shape, dtype)
+        return dxw, (self.workspace.get(f"dhw{name}", shape, dtype) if self.cell == "gru" else dxw)
+
+    def _accumulate(self, x, h_prev, dxw, dhw) -> None:
+        """One chunk's share of the weight gradients: dW_ih += dxw^T x, dW_hh += dhw^T h_prev, biases.
+        (C, N, ...) each."""
         C, N, D = x.shape
         GH, H = self.params["weight_hh"].shape
         g, rows = self.grads, C * N
@@ -183,7 +210,6 @@ class Recurrent:
             flat = dhw.reshape(rows, GH)
         g["weight_hh"] += flat.T @ h_prev.reshape(rows, H)
         g["bias_hh"] += flat.sum(axis=0)
-        np.matmul(dxw.reshape(rows, GH), self.params["weight_ih"], out=dx.reshape(rows, D))
 
 
 def _ragged_steps(active: np.ndarray | None) -> set[int]:

@@ -27,9 +27,12 @@ def many_to_one_logits(bundle: Bundle, engine: str) -> Callable[[np.ndarray, np.
         if config.architecture == "one_to_one":
             return lambda ids, lengths: np.asarray(inference.bag_of_words_logits(config, params, ids, lengths),
                                                    dtype=np.float32)
+        from rnnkit.numpy_engine.input_table import InputTable
+
         layers = inference.prepare_layers(config, params)  # a bundle's weights never change: prepare them once
-        return lambda ids, lengths: np.asarray(inference.many_to_one_logits(config, params, ids, lengths, layers),
-                                               dtype=np.float32)
+        table = InputTable(params["embedding.weight"], layers[0])  # built once it pays (many texts scored)
+        return lambda ids, lengths: np.asarray(
+            inference.many_to_one_logits(config, params, ids, lengths, layers, table), dtype=np.float32)
     if engine == "torch":
         torch = import_torch()
         from rnnkit.torch_engine import build_model, load_tensors
