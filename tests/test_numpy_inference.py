@@ -173,3 +173,18 @@ def test_input_table_gives_the_projected_logits(cell, bidirectional):
         got = inference.many_to_one_logits(config, params, ids, lengths, layers, table)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     assert table.table is not None and table.table.shape[2] == 20
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=11), st.sampled_from(["rnn", "lstm", "gru"]),
+       st.booleans())
+def test_infer_of_any_batch_matches_the_training_forward_in_float64(lengths, cell, bidirectional):
+    """Every batch size and mix of lengths: the steps that run on padded rows (`inference.padded`, the
+    next step's rows or finished sequences') change no real output."""
+    config = ModelConfig(vocab_size=20, cell=cell, embedding_dim=4, hidden_size=3, bidirectional=bidirectional,
+                         num_layers=2, pooling="mean_max")
+    params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(7)).params.items()}
+    model = build_model(config, params)
+    ids, lengths = _batch(config.vocab_size, lengths, seed=len(lengths))
+    np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
+                               atol=1e-12, rtol=0)

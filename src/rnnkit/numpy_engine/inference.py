@@ -190,38 +190,54 @@ def _gate_views(cell: str, hw: np.ndarray, weights: LayerWeights) -> tuple:
     return ()
 
 
+def padded(n: int) -> int:
+    """The rows a step's matmul runs on: n up to a multiple of 4 (n = 1 stays: a vector-matrix product).
+
+    OpenBLAS multiplies 4k rows much faster than 4k - 1, 4k - 2 or 4k - 3 (measured for (n, 128) x (128, 128)
+    at 2 directions x 3 gates: n = 3 24.4 us, n = 4 15.7 us; n = 7 31.5 us, n = 8 22.6 us), and in a packed
+    batch most steps have a small n (the sequences still running), so the extra rows cost less than nothing.
+    """
+    return n if n == 1 else -(-n // 4) * 4
+
+
 def recur(cell: str, pre: np.ndarray, weights: LayerWeights, packing: Packing) -> np.ndarray:
     """Pre-activations (G, K, S, H) -> outputs (K, S, H), packed; each direction in its own step order.
 
     Step t's new state is written straight into its rows of the outputs, and
     step t + 1 reads its previous state back from there (the first n_{t+1} of
     those rows: the sequences still running). An lstm's cell state lives in
-    (K, N, H), updated on the running prefix. The views a step needs are made
-    once per run of steps with the same n (`packing.runs`), not every step.
+    (K, N, H), updated on the running prefix. A step runs on `padded(n)` rows
+    where the packed arrays have them: the rows past n are the next step's
+    (its input share, read; its outputs, written, then overwritten by that
+    step) or the state of finished sequences, so they change nothing real.
+    The views a step needs are made once per row count, not every step.
     """
     G, K, S, H = pre.shape
-    N = len(packing.lengths)
+    N = padded(len(packing.lengths))
     step, offsets = STEPS[cell], packing.offsets
-    out = np.empty((K, S, H), pre.dtype)
+    out = np.zeros((K, S, H), pre.dtype)  # zeros: padding rows read before any step wrote them stay finite
     h0 = np.zeros((K, N, H), pre.dtype)
     c_all = np.zeros((K, N, H), pre.dtype) if cell == "lstm" else None
     scratch = np.empty(G * K * N * H, pre.dtype)
     parts = (pre[:2], pre[2]) if cell == "gru" else (pre,)
     w_hh, matmul = weights.w_hh, np.matmul
+    views: dict[int, tuple] = {}  # rows -> (hw, its gate views, the cell state's running prefix)
     previous = None
     with blas.single_threaded():  # small matmuls: thread hand-offs cost more than they save
-        for first, stop, n in packing.runs:
-            hw = scratch[:G * K * n * H].reshape(G, K, n, H)
-            gates = _gate_views(cell, hw, weights)
-            c = None if c_all is None else c_all[:, :n]
-            for t in range(first, stop):
-                start = offsets[t]
-                h_prev = h0[:, :n] if previous is None else out[:, previous:previous + n]
-                matmul(h_prev, w_hh, hw)  # G*K products (n, H) x (H, H), one call
-                rows = slice(start, start + n)
-                step_pre = (parts[0][:, :, rows], parts[1][:, rows]) if cell == "gru" else parts[0][:, :, rows]
-                step(step_pre, h_prev, hw, out[:, rows], gates, c)
-                previous = start
+        for t, n in enumerate(packing.sizes):
+            start = offsets[t]
+            if start + padded(n) <= S:
+                n = padded(n)
+            if n not in views:
+                hw = scratch[:G * K * n * H].reshape(G, K, n, H)
+                views[n] = (hw, _gate_views(cell, hw, weights), None if c_all is None else c_all[:, :n])
+            hw, gates, c = views[n]
+            h_prev = h0[:, :n] if previous is None else out[:, previous:previous + n]
+            matmul(h_prev, w_hh, hw)  # G*K products (n, H) x (H, H), one call
+            rows = slice(start, start + n)
+            step_pre = (parts[0][:, :, rows], parts[1][:, rows]) if cell == "gru" else parts[0][:, :, rows]
+            step(step_pre, h_prev, hw, out[:, rows], gates, c)
+            previous = start
     return out
 
 
