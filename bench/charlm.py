@@ -45,6 +45,8 @@ from rnnkit.training.trainer import TrainingInterrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "charlm.json"
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_flags  # noqa: E402
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET_NATS = 1.45
 
@@ -177,7 +179,8 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    return {"cpu": cpu, "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
             "platform": platform.platform()}
 

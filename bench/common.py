@@ -30,8 +30,21 @@ def test_accuracy(bundle: Path, data: Path) -> float:
     return round(json.loads(out.strip().splitlines()[-1])["accuracy"], 4)
 
 
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's vector-instruction flags that decide the kernels (bf16 needs avx512_bf16 or amx_bf16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in SIMD_FLAGS if flag in flags]
+
+
 def machine() -> dict:
-    """The CPU's name, the cores, torch's and Python's versions."""
+    """The CPU's name and vector flags, the cores, torch's and Python's versions."""
     import torch
 
     cpu = ""
@@ -40,8 +53,8 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
     except OSError:
         pass
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}
+    return {"cpu": cpu or platform.processor(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+            "torch": torch.__version__, "python": platform.python_version()}
 
 
 def git_commit() -> str | None:

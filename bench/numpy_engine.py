@@ -61,6 +61,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from rnnkit.numpy_engine.recurrent import StackedRecurrent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_flags  # noqa: E402
 MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 REVIEW = "This movie is really bad. I do not like it."
@@ -252,7 +254,8 @@ def machine() -> dict:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+    return {"cpu": cpu, "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__,
             "torch": torch.__version__, "platform": platform.platform()}
 
 

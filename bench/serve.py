@@ -50,6 +50,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve.json"
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_flags  # noqa: E402
 SHARED_IMDB = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 PROBE = json.dumps({"text": "This movie is really bad. I do not like it."}).encode()
 
@@ -369,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"rps_single": 500, "p99_ms_single": 50, "errors": 0, "start_to_first_answer_seconds": 1.0},
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+        "cpu_flags": cpu_flags(),
         "load_average_at_end": os.getloadavg()[0],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
