@@ -78,3 +78,35 @@ def test_the_overlapped_layer_computes_what_the_sequential_one_does(cell, monkey
     np.testing.assert_allclose(dx_2, dx_1, rtol=0, atol=1e-12)
     for name in grads_1:
         np.testing.assert_allclose(grads_2[name], grads_1[name], rtol=0, atol=1e-11, err_msg=name)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_overlap_works_in_a_forked_child(monkeypatch):
+    """A fork copies the helper executor but not its thread: the child must start its own, not wait forever."""
+    import os
+
+    monkeypatch.setattr(blas, "get_threads", lambda: 2)
+    with blas.Overlap() as overlap:
+        assert overlap.run(lambda: 1).result() == 1  # the parent's helper thread exists now
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the helper ran the job
+        code = 1
+        try:
+            with blas.Overlap() as overlap:
+                code = 0 if overlap.run(lambda: 7).result() == 7 else 1
+        finally:
+            os._exit(code)
+    import signal
+    import time
+
+    deadline = time.monotonic() + 120  # a bound on a failure only: a broken child waits forever
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's Overlap job never ran")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(status) == 0

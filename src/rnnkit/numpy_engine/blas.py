@@ -31,6 +31,7 @@ GIL inside BLAS, so the two threads run in parallel.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterator
@@ -93,16 +94,17 @@ def get_threads() -> int:
     return max((lib.get_num_threads() or 1 for lib in _numpy_blas()), default=1)
 
 
-_helper: ThreadPoolExecutor | None = None
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (the pid that started it, the executor)
 
 
 def _helper_thread() -> ThreadPoolExecutor:
-    """The process's one helper thread for `Overlap` (started on first use)."""
+    """The process's one helper thread for `Overlap` (started on first use, and again in a forked child:
+    a fork copies the executor but not its thread, and work sent to it would wait forever)."""
     global _helper
     with _lock:
-        if _helper is None:
-            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-blas")
-    return _helper
+        if _helper is None or _helper[0] != os.getpid():
+            _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-blas"))
+    return _helper[1]
 
 
 class Overlap:
