@@ -41,6 +41,7 @@ LSTM's gates are reordered i, f, o, g so its three sigmoid gates are one block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,37 +69,28 @@ class LayerWeights:
     bias: np.ndarray
     b_hn: np.ndarray | None
 
-    @property
+    @cached_property  # written into the instance's __dict__, which a frozen dataclass allows
     def flat(self) -> "FlatWeights":
-        """The same weights for one sequence (`recur_one`), made on first use and kept."""
-        cached = self.__dict__.get("_flat")
-        if cached is None:
-            cached = flat_weights(self)
-            object.__setattr__(self, "_flat", cached)  # frozen dataclass: a cache, not state
-        return cached
+        """A unidirectional layer's weights for one sequence (`recur_one`), made on first use and kept."""
+        K, G, D, H = self.w_ih.shape
+        if K != 1:
+            raise ValueError(f"flat weights are for one direction; this layer has {K}")
+        return FlatWeights(w_ih=np.ascontiguousarray(self.w_ih[0].transpose(1, 0, 2).reshape(D, G * H)),
+                           w_hh=np.ascontiguousarray(self.w_hh[:, 0].transpose(1, 0, 2).reshape(H, G * H)),
+                           bias=np.ascontiguousarray(self.bias[:, 0, 0, :].reshape(G * H)),
+                           b_hn=None if self.b_hn is None else self.b_hn[0, 0])
 
 
 @dataclass(frozen=True)
 class FlatWeights:
-    """One layer's weights for a single sequence, direction-major with the gates side by side.
-
-    w_ih (K, D, G*H), w_hh (K, H, G*H), bias (K, G*H), b_hn (K, H) or None; gate order and
-    halved sigmoid rows as in LayerWeights. One step of direction k is then one vector-matrix
-    product h @ w_hh[k] into a contiguous (G*H,) row.
-    """
+    """One direction's weights for a single sequence, the gates side by side: w_ih (D, G*H),
+    w_hh (H, G*H), bias (G*H,), b_hn (H,) or None; gate order and halved sigmoid rows as in
+    LayerWeights. A step is then one vector-matrix product h @ w_hh into a contiguous (G*H,) row."""
 
     w_ih: np.ndarray
     w_hh: np.ndarray
     bias: np.ndarray
     b_hn: np.ndarray | None
-
-
-def flat_weights(weights: LayerWeights) -> FlatWeights:
-    K, G, D, H = weights.w_ih.shape
-    return FlatWeights(w_ih=np.ascontiguousarray(weights.w_ih.transpose(0, 2, 1, 3).reshape(K, D, G * H)),
-                       w_hh=np.ascontiguousarray(weights.w_hh.transpose(1, 2, 0, 3).reshape(K, H, G * H)),
-                       bias=np.ascontiguousarray(weights.bias[:, :, 0, :].transpose(1, 0, 2).reshape(K, G * H)),
-                       b_hn=None if weights.b_hn is None else np.ascontiguousarray(weights.b_hn[:, 0, :]))
 
 
 def layer_weights(cell: str, params: dict, prefix: str, layer: int, directions: int) -> LayerWeights:
@@ -225,9 +217,9 @@ def recur(cell: str, pre: np.ndarray, weights: LayerWeights, packing: Packing) -
     previous = None
     with blas.single_threaded():  # small matmuls: thread hand-offs cost more than they save
         for t, n in enumerate(packing.sizes):
-            start = offsets[t]
-            if start + padded(n) <= S:
-                n = padded(n)
+            start, n_padded = offsets[t], padded(n)
+            if start + n_padded <= S:
+                n = n_padded
             if n not in views:
                 hw = scratch[:G * K * n * H].reshape(G, K, n, H)
                 views[n] = (hw, _gate_views(cell, hw, weights), None if c_all is None else c_all[:, :n])
@@ -252,9 +244,9 @@ def recur_one(cell: str, x: np.ndarray, weights: LayerWeights) -> np.ndarray:
     """One sequence's inputs (S, D) through a unidirectional layer -> outputs (1, S, H): what
     `recur(cell, project([x], weights), weights, pack([S]))` gives."""
     flat = weights.flat
-    pre = np.matmul(x, flat.w_ih[0])  # (S, G*H)
-    pre += flat.bias[0]
-    out = np.empty((1, len(x), flat.w_hh.shape[1]), pre.dtype)
+    pre = np.matmul(x, flat.w_ih)  # (S, G*H)
+    pre += flat.bias
+    out = np.empty((1, len(x), flat.w_hh.shape[0]), pre.dtype)
     with blas.single_threaded():
         ONE_STEPS[cell](pre, flat, out[0])
     return out
@@ -262,7 +254,7 @@ def recur_one(cell: str, x: np.ndarray, weights: LayerWeights) -> np.ndarray:
 
 def _rnn_one(pre, flat, out):
     dot, add, tanh = np.dot, np.add, np.tanh
-    w = flat.w_hh[0]
+    w = flat.w_hh
     h_prev = np.zeros(out.shape[1], out.dtype)
     hw = np.empty_like(h_prev)
     for t in range(len(out)):
@@ -274,7 +266,7 @@ def _rnn_one(pre, flat, out):
 
 def _lstm_one(pre, flat, out):
     dot, add, multiply, tanh = np.dot, np.add, np.multiply, np.tanh
-    H, w, half = out.shape[1], flat.w_hh[0], out.dtype.type(0.5)
+    H, w, half = out.shape[1], flat.w_hh, out.dtype.type(0.5)
     hw = np.empty(4 * H, out.dtype)
     sigmoids, i, f, o, g = hw[:3 * H], hw[:H], hw[H:2 * H], hw[2 * H:3 * H], hw[3 * H:]
     h_prev, c = np.zeros(H, out.dtype), np.zeros(H, out.dtype)
@@ -294,7 +286,7 @@ def _lstm_one(pre, flat, out):
 
 def _gru_one(pre, flat, out):
     dot, add, multiply, subtract, tanh = np.dot, np.add, np.multiply, np.subtract, np.tanh
-    H, w, b_hn, half = out.shape[1], flat.w_hh[0], flat.b_hn[0], out.dtype.type(0.5)
+    H, w, b_hn, half = out.shape[1], flat.w_hh, flat.b_hn, out.dtype.type(0.5)
     hw = np.empty(3 * H, out.dtype)
     rz, r, z, n = hw[:2 * H], hw[:H], hw[H:2 * H], hw[2 * H:]
     pre_rz, pre_n = pre[:, :2 * H], pre[:, 2 * H:]
