@@ -134,20 +134,11 @@ def post_once(port: int, body: bytes, timeout: float = 5.0) -> int:
 
 def start_to_first_answer(bundle: Path, engine: str, workers: int) -> float:
     """Seconds from launching `rnnkit serve` to its first 200 answer to POST /v1/predict."""
-    port = free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen(serve_command(bundle, port, engine, workers), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        while time.perf_counter() - started < 60:
-            if proc.poll() is not None:
-                raise SystemExit(f"rnnkit serve exited: {proc.stderr.read().decode()}")
-            if post_once(port, PROBE) == 200:
-                return time.perf_counter() - started
-            time.sleep(0.005)
-        raise SystemExit("rnnkit serve did not answer within 60 s")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    server = start_server(serve_command(bundle, free_port(), engine, workers))
+    seconds = time.perf_counter() - started
+    stop_server(server)
+    return seconds
 
 
 def reference_command(port: int, workers: int) -> list[str]:
@@ -156,15 +147,19 @@ def reference_command(port: int, workers: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
 
-def start_server(command: list[str], env: dict | None = None) -> subprocess.Popen:
-    """Launch a server on the port in `command` and wait for its first 200 to PROBE."""
+def start_server(command: list[str], env: dict | None = None, limit: float = 60.0) -> subprocess.Popen:
+    """Launch a server on the port in `command` and wait (at most `limit` s) for its first 200 to PROBE."""
     port = int(command[command.index("--port") + 1])
+    started = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               env={**os.environ, **(env or {})})
     while post_once(port, PROBE) != 200:
         if server.poll() is not None:
             raise SystemExit(f"{' '.join(command[:4])} exited: {server.stderr.read().decode()}")
-        time.sleep(0.05)
+        if time.perf_counter() - started > limit:
+            stop_server(server)
+            raise SystemExit(f"{' '.join(command[:4])} did not answer within {limit:g} s")
+        time.sleep(0.005)
     return server
 
 
