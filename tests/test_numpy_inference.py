@@ -176,15 +176,36 @@ def test_input_table_gives_the_projected_logits(cell, bidirectional):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 12), min_size=1, max_size=11), st.sampled_from(["rnn", "lstm", "gru"]),
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=20), st.sampled_from(["rnn", "lstm", "gru"]),
        st.booleans())
 def test_infer_of_any_batch_matches_the_training_forward_in_float64(lengths, cell, bidirectional):
-    """Every batch size and mix of lengths: the steps that run on padded rows (`inference.padded`, the
-    next step's rows or finished sequences') change no real output."""
+    """Every batch size and mix of lengths, runs in blocks (up to 16 sequences) and on views (more): the
+    rows a step computes past n (`inference.padded`: zeros, the next step's rows or finished sequences')
+    change no real output."""
     config = ModelConfig(vocab_size=20, cell=cell, embedding_dim=4, hidden_size=3, bidirectional=bidirectional,
                          num_layers=2, pooling="mean_max")
     params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(7)).params.items()}
     model = build_model(config, params)
     ids, lengths = _batch(config.vocab_size, lengths, seed=len(lengths))
+    np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
+                               atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_runs_in_blocks_and_on_views_hand_the_state_on(cell):
+    """A batch whose runs cross `BLOCKS_UP_TO` both ways: 20 sequences (views), then 17, 9, 3 and 1 still
+    running (blocks), and an even 16 that blocks pad to no extra rows; every real output in float64."""
+    from rnnkit.numpy_engine import inference
+
+    assert inference.BLOCKS_UP_TO == 16  # the lengths below are chosen around it
+    config = ModelConfig(vocab_size=20, cell=cell, embedding_dim=4, hidden_size=3, bidirectional=True,
+                         num_layers=2, pooling="mean_max")
+    params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(9)).params.items()}
+    model = build_model(config, params)
+    lengths = [2] * 3 + [4] * 8 + [5] * 6 + [6] * 2 + [9]  # runs of n = 20, 17, 9, 3, 1
+    ids, lengths = _batch(config.vocab_size, lengths, seed=4)
+    np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
+                               atol=1e-12, rtol=0)
+    ids, lengths = _batch(config.vocab_size, [7] * 16, seed=5)
     np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
                                atol=1e-12, rtol=0)
