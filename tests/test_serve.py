@@ -294,6 +294,61 @@ def test_batcher_combines_waiting_requests_and_refuses_beyond_the_queue():
     assert calls[:3] == [1, 8, 4]  # an idle server runs a request at once; queued ones go together, 8 at most
 
 
+def _sums(calls):
+    def fn(items):
+        calls.append(len(items))
+        return np.array([float(x.sum()) for x in items])
+    return fn
+
+
+def test_batcher_under_load_waits_for_as_many_requests_as_its_last_batch():
+    """Requests that come back one by one after a batch of 4 go as one batch of 4 again, not 1 and 3: the
+    worker waits for them (a window far longer than the test, so only the count can end the wait)."""
+    calls = []
+
+    async def scenario():
+        from concurrent.futures import ThreadPoolExecutor
+
+        batcher = Batcher(_sums(calls), batch_texts=64, max_queued_texts=64, executor=ThreadPoolExecutor(1),
+                          wait_seconds=HANG)
+        batcher.start()
+        alone = await asyncio.wait_for(batcher.run([np.array([2])]), HANG)  # last batch held one: no wait
+        first = [batcher.run([np.array([i])]) for i in range(4)]  # queued together: one batch of 4
+        assert (await asyncio.wait_for(asyncio.gather(*first), HANG)) == [np.array([float(i)]) for i in range(4)]
+        second = []
+        for i in range(4):  # the clients come back one by one
+            second.append(asyncio.ensure_future(batcher.run([np.array([10 + i])])))
+            await asyncio.sleep(0)
+        results = await asyncio.wait_for(asyncio.gather(*second), HANG)
+        await batcher.stop()
+        return alone, results
+
+    alone, results = asyncio.run(scenario())
+    assert alone.tolist() == [2.0] and [r.tolist() for r in results] == [[10.0], [11.0], [12.0], [13.0]]
+    assert calls == [1, 4, 4]
+
+
+def test_batcher_runs_what_gathered_when_the_wait_ends():
+    """After a batch of 3, a lone request waits out the window and then runs alone; with no window
+    (wait_seconds 0) it runs at once."""
+    for wait_seconds in (0.01, 0.0):
+        calls = []
+
+        async def scenario():
+            from concurrent.futures import ThreadPoolExecutor
+
+            batcher = Batcher(_sums(calls), batch_texts=64, max_queued_texts=64, executor=ThreadPoolExecutor(1),
+                              wait_seconds=wait_seconds)
+            batcher.start()
+            await asyncio.wait_for(asyncio.gather(*[batcher.run([np.array([i])]) for i in range(3)]), HANG)
+            lone = await asyncio.wait_for(batcher.run([np.array([7])]), HANG)
+            await batcher.stop()
+            return lone
+
+        assert asyncio.run(scenario()).tolist() == [7.0]
+        assert calls == [3, 1]
+
+
 # --------------------------------------------------------------------------- limits, docs, page
 
 
@@ -303,7 +358,9 @@ def test_batcher_combines_waiting_requests_and_refuses_beyond_the_queue():
     ({"timeout_seconds": 0}, "timeout_seconds"), ({"max_texts": 0}, "max_texts"), ({"batch_texts": 2.5}, "batch_texts"),
     ({"max_generate_chars": 100_001}, "most rnnkit generates"), ({"max_generate_chars": 0}, "max_generate_chars"),
     ({"max_prime_chars": 200_000, "max_body_bytes": 10**7}, "most rnnkit generates or reads"),
-    ({"max_prime_chars": 5000, "max_body_bytes": 4000, "max_text_chars": 4000}, "such a prime could never arrive")])
+    ({"max_prime_chars": 5000, "max_body_bytes": 4000, "max_text_chars": 4000}, "such a prime could never arrive"),
+    ({"batch_wait_ms": -1}, "batch_wait_ms"), ({"batch_wait_ms": float("nan")}, "batch_wait_ms"),
+    ({"batch_wait_ms": 5000}, "batch_wait_ms"), ({"batch_wait_ms": True}, "batch_wait_ms")])
 def test_inconsistent_limits_are_refused_at_startup(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         ServeLimits(**kwargs)

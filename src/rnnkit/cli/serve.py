@@ -43,6 +43,9 @@ def register(commands) -> None:
                         help="seconds to receive a body and to answer it (default %(default)s)")
     limits.add_argument("--batch-texts", type=int, default=d.batch_texts,
                         help="most texts the model runs in one call (default %(default)s)")
+    limits.add_argument("--batch-wait-ms", type=float, default=d.batch_wait_ms,
+                        help="under load, how long a batch may wait for as many requests as the last one held "
+                             "(default %(default)s; 0: never; an idle server never waits)")
     limits.add_argument("--max-queued-texts", type=int, default=d.max_queued_texts,
                         help="texts waiting for the model before requests get 503 (default %(default)s)")
     limits.add_argument("--max-connections", type=int, default=d.max_connections,
@@ -63,7 +66,8 @@ def limits_from(args) -> ServeLimits:
     return ServeLimits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                        max_text_chars=args.max_text_chars, explain_max_words=args.explain_max_words,
                        timeout_seconds=args.timeout, max_queued_texts=args.max_queued_texts,
-                       batch_texts=args.batch_texts, max_connections=args.max_connections,
+                       batch_texts=args.batch_texts, batch_wait_ms=args.batch_wait_ms,
+                       max_connections=args.max_connections,
                        max_generate_chars=args.max_generate_chars, max_generate_words=args.max_generate_words,
                        max_prime_chars=args.max_prime_chars,
                        max_head_bytes=args.max_head_bytes)

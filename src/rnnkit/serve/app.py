@@ -190,7 +190,8 @@ def create_app(predictor, limits: ServeLimits | None = None, engine: str = "nump
     generator = GenerationService(predictor, limits) if task in ("charlm", "wordlm") else None
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
     model_fn = service.probabilities if service else predictor.probabilities if task == "classify" else None
-    batcher = Batcher(model_fn, limits.batch_texts, limits.max_queued_texts, model_thread) if model_fn else None
+    batcher = Batcher(model_fn, limits.batch_texts, limits.max_queued_texts, model_thread,
+                      wait_seconds=limits.batch_wait_ms / 1000) if model_fn else None
 
     @asynccontextmanager
     async def lifespan(app):

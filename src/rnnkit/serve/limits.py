@@ -33,6 +33,8 @@ class ServeLimits:
         max_queued_texts: texts waiting for the model across all requests (a generation counts as one);
             beyond it new requests get 503.
         batch_texts: most texts the model runs in one call (requests waiting together are batched).
+        batch_wait_ms: under load, how long a batch may wait for as many requests as the last one held
+            (0: never; an idle server never waits). See `serve.batcher`.
         max_connections: open connections plus running requests; beyond it uvicorn answers 503.
         max_generate_chars: most characters one /v1/generate request may ask for (character LMs); more get 422.
         max_generate_words: most words one /v1/generate request may ask for (word LMs); more get 422.
@@ -50,6 +52,7 @@ class ServeLimits:
     timeout_seconds: float = 10.0
     max_queued_texts: int = 4096
     batch_texts: int = 256
+    batch_wait_ms: float = 2.0
     max_connections: int = 256
     max_generate_chars: int = 2_000
     max_generate_words: int = 500
@@ -66,6 +69,9 @@ class ServeLimits:
             if f.name == "timeout_seconds":
                 if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                     raise ConfigError(f"timeout_seconds must be a positive number of seconds; got {value!r}")
+            elif f.name == "batch_wait_ms":
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1000:
+                    raise ConfigError(f"batch_wait_ms must be 0 (no wait) to 1000 milliseconds; got {value!r}")
             elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{f.name} must be a positive integer; got {value!r}")
         if self.max_text_chars > self.max_body_bytes:
