@@ -9,6 +9,7 @@ with the same JSON shape as `rnnkit serve`, so one load script drives both.
 
     RNNKIT_REFERENCE_BUNDLE=runs/imdb uvicorn --app-dir bench reference_server:app --workers 2
     RNNKIT_REFERENCE_THREADS=1          # torch threads per worker (default: torch's own, every core)
+    RNNKIT_REFERENCE_PRECISION=bf16     # the model under torch.autocast(bfloat16) (default fp32)
 
 Only for the many-to-one classify bundles of `rnnkit train imdb` / `classify`
 (one recurrent layer or more, pooling last | mean | max | mean_max).
@@ -31,6 +32,7 @@ from rnnkit.data.vocab import tokenize
 BUNDLE = Path(os.environ.get("RNNKIT_REFERENCE_BUNDLE", "runs/imdb"))
 if os.environ.get("RNNKIT_REFERENCE_THREADS"):
     torch.set_num_threads(int(os.environ["RNNKIT_REFERENCE_THREADS"]))
+BF16 = os.environ.get("RNNKIT_REFERENCE_PRECISION", "fp32") == "bf16"
 
 
 class Classifier(nn.Module):
@@ -75,8 +77,8 @@ class Review(BaseModel):
 def predict(review: Review):
     ids = [index.get(token, 1) for token in tokenize(review.text)] or [1]
     ids = ids[-maxlen:] if settings.get("truncating", "pre") == "pre" else ids[:maxlen]
-    with torch.inference_mode():
-        logits = model(torch.tensor([ids]))[0]
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
+        logits = model(torch.tensor([ids]))[0].float()
     if len(logits) == 1:  # one sigmoid output: the second label's probability
         positive = torch.sigmoid(logits[0]).item()
         probabilities = [1 - positive, positive]

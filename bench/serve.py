@@ -16,9 +16,10 @@ Measures, against one `rnnkit serve BUNDLE` process on 127.0.0.1:
 5. the reference: the same bundle behind bench/reference_server.py (FastAPI +
    torch written the usual way: one `def` endpoint running the model per
    request) under `uvicorn --workers` (the same count), with one torch thread
-   per worker and with torch's default; its better run is the headline
-   `rps_single_reference_server`. Both servers must give the same
-   probabilities (to 1e-4) for 20 reviews, or the bench stops.
+   per worker, with torch's default, and with one thread under bfloat16
+   autocast; its best setting is the headline `rps_single_reference_server`.
+   Both servers must give the same probabilities (to 1e-4; 5e-2 in bf16) for
+   20 reviews, or the bench stops.
 Requests carry real IMDB test reviews (whole, as people send them) when the
 data set is found (--data, $RNNKIT_IMDB or ../shared/data), else generated
 reviews. Without --bundle, a bundle of the default IMDB model (bi-GRU 128,
@@ -240,13 +241,20 @@ def median_run(port: int, bodies: list[dict], clients: int, duration: float, wor
             "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs)}
 
 
+REFERENCE_SETTINGS = {  # name: (torch threads per worker or None for torch's default, precision)
+    "1": ("1", "fp32"), "default": (None, "fp32"), "1, bf16": ("1", "bf16")}
+AGREEMENT = {"fp32": 1e-4, "bf16": 5e-2}  # the largest probability difference from rnnkit serve's (float32)
+
+
 def reference_run(bundle: Path, port: int, texts: list[str], singles: list[dict], args, workdir: Path,
-                  threads: str) -> dict:
-    """The reference server on the same bundle and load: wrk's single-review figures, and the largest
-    difference from `rnnkit serve` (still listening on `port`) in 20 reviews' probabilities."""
+                  setting: str) -> dict:
+    """The reference server on the same bundle and load, with REFERENCE_SETTINGS[setting]: wrk's
+    single-review figures, and the largest difference from `rnnkit serve` (still listening on `port`) in
+    20 reviews' probabilities."""
+    threads, precision = REFERENCE_SETTINGS[setting]
     reference_port = free_port()
-    env = {"RNNKIT_REFERENCE_BUNDLE": str(bundle.resolve())}
-    if threads != "default":
+    env = {"RNNKIT_REFERENCE_BUNDLE": str(bundle.resolve()), "RNNKIT_REFERENCE_PRECISION": precision}
+    if threads is not None:
         env["RNNKIT_REFERENCE_THREADS"] = threads
     server = start_server(reference_command(reference_port, args.workers), env)
     try:
@@ -255,10 +263,10 @@ def reference_run(bundle: Path, port: int, texts: list[str], singles: list[dict]
         result = median_run(reference_port, singles, args.clients, args.duration, workdir, args.repeats)
     finally:
         stop_server(server)
-    print(f"reference server (torch threads {threads}): {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+    print(f"reference server (torch threads {setting}): {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
           f"p99 {result['p99_ms']:.1f} ms, {result['errors']} errors; probabilities within {differs:.1e} of "
           "rnnkit serve", flush=True)
-    if differs > 1e-4:
+    if differs > AGREEMENT[precision]:
         raise SystemExit(f"the reference server answers differ from rnnkit serve by {differs:.2e}: not the same model")
     return {**result, "max_probability_difference": differs}
 
@@ -346,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"batched ({args.batch}/request): {batched['rps'] * args.batch:.0f} texts/s, "
               f"p99 {batched['p99_ms']:.1f} ms/request, {batched['errors']} errors", flush=True)
         references = {} if args.no_reference else {
-            threads: reference_run(bundle, port, texts, singles, args, workdir, threads)
-            for threads in ("1", "default")}
+            setting: reference_run(bundle, port, texts, singles, args, workdir, setting)
+            for setting in REFERENCE_SETTINGS}
     finally:
         stop_server(server)
     engine_cost = model_only(bundle, args.engine, texts, args.clients)
@@ -361,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         "p99_ms_single_reference_server": best and round(best["p99_ms"], 2),
         "reference_server": references and {
             "what": "bench/reference_server.py: FastAPI + torch, one def endpoint running the model per request, "
-                    f"uvicorn --workers {args.workers}; its best torch thread setting is the headline",
-            "torch_threads_per_worker": {k: {m: (round(v, 2) if isinstance(v, float) else v) for m, v in r.items()}
+                    f"uvicorn --workers {args.workers}; torch threads per worker (and bf16 autocast); its best "
+                    "setting is the headline",
+            "by_setting": {k: {m: (round(v, 2) if isinstance(v, float) else v) for m, v in r.items()}
                                          for k, r in references.items()}},
         "speedup_vs_reference_server": best and round(single["rps"] / best["rps"], 2),
         "p50_ms_single": round(single["p50_ms"], 2), "rps_batched_texts": round(batched["rps"] * args.batch, 1),
