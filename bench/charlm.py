@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import sys
 import threading
@@ -34,8 +33,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import torch
 
 from rnnkit.config import ModelConfig, TrainConfig
 from rnnkit.data.text import read_text, split_text
@@ -46,7 +43,7 @@ from rnnkit.training.trainer import TrainingInterrupted
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "charlm.json"
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_flags  # noqa: E402
+from common import machine  # noqa: E402
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TARGET_NATS = 1.45
 
@@ -170,21 +167,6 @@ def generation_speed(bundle: Path, engine: str, chars: int) -> tuple[float, str]
     return chars / seconds, text
 
 
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "platform": platform.platform()}
-
-
 def fresh_output(out: Path) -> None:
     """Remove a previous bench bundle at `out`; refuse to touch a directory that is not one."""
     import shutil
@@ -248,7 +230,7 @@ def main(argv=None) -> int:
     fresh_output(Path(args.out))
     if args.quick:
         text = text[:200_000]
-    host = machine()
+    host = {**machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     print(f"training {args.cell} {args.layers}x{args.hidden} for at most {args.minutes:g} min "
           f"({len(text):,} characters; load average {host['load_average_at_start']})", flush=True)
     best, minutes, stopped = train_in_budget(args, text)

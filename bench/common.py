@@ -44,7 +44,8 @@ def cpu_flags() -> list[str]:
 
 
 def machine() -> dict:
-    """The CPU's name and vector flags, the cores, torch's and Python's versions."""
+    """The CPU's name and vector flags, the cores, the platform, and Python's, numpy's and torch's versions."""
+    import numpy as np
     import torch
 
     cpu = ""
@@ -54,7 +55,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu or platform.processor(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "python": platform.python_version()}
+            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "platform": platform.platform()}
 
 
 def git_commit() -> str | None:

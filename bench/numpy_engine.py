@@ -40,7 +40,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -62,7 +61,7 @@ from rnnkit.numpy_engine.recurrent import StackedRecurrent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_flags  # noqa: E402
+from common import machine  # noqa: E402
 MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 REVIEW = "This movie is really bad. I do not like it."
@@ -245,18 +244,6 @@ def predict_process(bundle: Path, repeats: int) -> dict:
     times = interleaved({"numpy": run("numpy"), "torch": run("torch")}, repeats, warmup=1)
     return {name: round(statistics.median(t), 3) for name, t in times.items()} | {
         "runs": {name: [round(x, 3) for x in t] for name, t in times.items()}}
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__, "platform": platform.platform()}
 
 
 def main() -> int:

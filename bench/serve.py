@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -52,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_flags  # noqa: E402
+from common import machine  # noqa: E402
 SHARED_IMDB = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 PROBE = json.dumps({"text": "This movie is really bad. I do not like it."}).encode()
 
@@ -299,15 +298,6 @@ def _median_ms(fn, repeats: int) -> float:
 # --------------------------------------------------------------------------- main
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", help="bundle to serve, as `rnnkit train imdb` writes it (default: the IMDB "
@@ -387,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"rps_single": 1000, "p99_ms_single": 50, "errors": 0, "start_to_first_answer_seconds": 1.0},
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-        "cpu_flags": cpu_flags(),
         "load_average_at_end": os.getloadavg()[0],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
