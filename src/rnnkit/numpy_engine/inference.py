@@ -57,6 +57,11 @@ GATE_ORDER = {"rnn": (0,), "lstm": (0, 1, 3, 2), "gru": (0, 1, 2)}
 SIGMOID_GATES = {"rnn": 0, "lstm": 3, "gru": 2}  # how many of the reordered blocks are sigmoid gates
 
 
+# An lstm's blocks for one sequence, from LayerWeights' i, f, o, g: o, i, f, g. With the cell state kept
+# right after g, [i, f] and [g, c] are then contiguous, and i * g, f * c is one multiply (`_lstm_one`).
+FLAT_LSTM_ORDER = [2, 0, 1, 3]
+
+
 @dataclass(frozen=True)
 class LayerWeights:
     """One layer's weights for inference, directions stacked, gate-major.
@@ -82,11 +87,6 @@ class LayerWeights:
                            w_hh=np.ascontiguousarray(self.w_hh[blocks, 0].transpose(1, 0, 2).reshape(H, G * H)),
                            bias=np.ascontiguousarray(self.bias[blocks, 0, 0, :].reshape(G * H)),
                            b_hn=None if self.b_hn is None else self.b_hn[0, 0])
-
-
-# An lstm's blocks for one sequence, from LayerWeights' i, f, o, g: o, i, f, g. With the cell state kept
-# right after g, [i, f] and [g, c] are then contiguous, and i * g, f * c is one multiply (`_lstm_one`).
-FLAT_LSTM_ORDER = [2, 0, 1, 3]
 
 
 @dataclass(frozen=True)
@@ -205,14 +205,16 @@ def recur(cell: str, pre: np.ndarray, weights: LayerWeights, packing: Packing) -
     once per run. A run of up to `BLOCKS_UP_TO` sequences copies its input share
     and state into contiguous blocks of its own (`_run_in_blocks`); a larger
     one works on views of the packed arrays (`_run_in_views`). Per step of a
-    bidirectional layer, H = 128, 100 steps (us, gru / lstm):
+    bidirectional layer, H = 128 (us, gru / lstm; bench/inference_runs.py):
 
         n          1           2           4           8           16          32
-        views  11.5 / 10.4  27.5 / 33.2  25.9 / 30.2  36.2 / 42.8  53.4 / 64.4  86.5 / 106.1
-        blocks  8.1 /  9.1  22.6 / 28.2  22.8 / 29.2  33.2 / 41.7  51.7 / 66.4  89.5 / 117.3
+        views  11.3 / 10.2  25.3 / 29.5  25.3 / 29.6  34.0 / 41.2  48.7 / 61.9  85.1 / 105.2
+        blocks  7.7 /  8.7  21.1 / 27.7  21.7 / 28.3  31.2 / 40.3  47.0 / 63.2  87.9 / 112.1
 
     On views each step makes ~5 views (~0.2 us each) and its ops read strided
-    operands (~0.3 us more each); the copy costs ~0.06 us a sequence a step.
+    operands (~0.3 us more each); the copy costs more with n. A batch of 8
+    reviews of 60-400 steps: 28.8 against 33.0 us a step (gru), 35.9 against
+    37.7 (lstm).
     """
     G, K, S, H = pre.shape
     out = np.zeros((K, S, H), pre.dtype)  # zeros: padding rows read before any step wrote them stay finite
