@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 
-GATES = {"gru": 3, "lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 def layer(cell: str, rng: np.random.Generator, H: int = 128) -> inference.LayerWeights:

@@ -209,3 +209,24 @@ def test_runs_in_blocks_and_on_views_hand_the_state_on(cell):
     ids, lengths = _batch(config.vocab_size, [7] * 16, seed=5)
     np.testing.assert_allclose(model.infer(ids, lengths), model.forward(ids, lengths, train=False),
                                atol=1e-12, rtol=0)
+
+
+def test_blocks_kept_between_calls_and_threads_carry_nothing_over():
+    """`_run_in_blocks` keeps its buffers per thread between calls: a longer batch, then a shorter one, then
+    the first again, each alone and from two threads at once, give the training forward's logits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = ModelConfig(vocab_size=30, cell="lstm", embedding_dim=4, hidden_size=5, bidirectional=True,
+                         num_layers=2, pooling="mean_max")
+    params = {k: v.astype(np.float64) for k, v in build_model(config, rng=np.random.default_rng(11)).params.items()}
+    model = build_model(config, params)
+    batches = [_batch(config.vocab_size, lengths, seed=seed)
+               for seed, lengths in enumerate([[9, 7, 7, 3, 12, 5], [2, 4, 3], [6] * 10 + [1, 8]])]
+    expected = [model.forward(ids, lengths, train=False) for ids, lengths in batches]
+    for (ids, lengths), want in zip(batches + batches[:1], expected + expected[:1]):
+        np.testing.assert_allclose(model.infer(ids, lengths), want, atol=1e-12, rtol=0)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(40):  # a workspace shared between threads fails this most runs
+            results = list(pool.map(lambda b: model.infer(*b), batches))
+            for got, want in zip(results, expected):
+                np.testing.assert_allclose(got, want, atol=1e-12, rtol=0)

@@ -42,6 +42,7 @@ LSTM's gates are reordered i, f, o, g so its three sigmoid gates are one block.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -49,6 +50,7 @@ import numpy as np
 
 from rnnkit.config import ModelConfig
 from rnnkit.numpy_engine import blas
+from rnnkit.numpy_engine.cells import Workspace
 from rnnkit.numpy_engine.layers import token_mask
 from rnnkit.numpy_engine.packing import Packing, max_over_steps, pack, pack_ids, sum_over_steps
 
@@ -205,16 +207,16 @@ def recur(cell: str, pre: np.ndarray, weights: LayerWeights, packing: Packing) -
     once per run. A run of up to `BLOCKS_UP_TO` sequences copies its input share
     and state into contiguous blocks of its own (`_run_in_blocks`); a larger
     one works on views of the packed arrays (`_run_in_views`). Per step of a
-    bidirectional layer, H = 128 (us, gru / lstm; bench/inference_runs.py):
+    bidirectional layer, H = 128 (us, rnn / gru / lstm; bench/inference_runs.py):
 
-        n          1           2           4           8           16          32
-        views  11.3 / 10.2  25.3 / 29.5  25.3 / 29.6  34.0 / 41.2  48.7 / 61.9  85.1 / 105.2
-        blocks  7.7 /  8.7  21.1 / 27.7  21.7 / 28.3  31.2 / 40.3  47.0 / 63.2  87.9 / 112.1
+        n                1                  2                  8                   16                   32
+        views   4.3 / 11.4 / 10.6   8.7 / 25.9 / 28.8   11.6 / 34.0 / 40.8   16.2 / 48.3 / 60.2   26.1 / 84.6 / 104.7
+        blocks  3.0 /  8.0 /  9.4   7.5 / 22.1 / 27.6   10.4 / 30.7 / 39.7   15.4 / 46.5 / 61.2   26.3 / 87.1 / 110.5
 
     On views each step makes ~5 views (~0.2 us each) and its ops read strided
     operands (~0.3 us more each); the copy costs more with n. A batch of 8
-    reviews of 60-400 steps: 28.8 against 33.0 us a step (gru), 35.9 against
-    37.7 (lstm).
+    reviews of 60-400 steps: 9.4 / 28.4 / 36.0 against 10.6 / 32.1 / 37.7 us
+    a step on views alone.
     """
     G, K, S, H = pre.shape
     out = np.zeros((K, S, H), pre.dtype)  # zeros: padding rows read before any step wrote them stay finite
@@ -246,19 +248,34 @@ def _b_hn(weights: LayerWeights, rows: int) -> np.ndarray | None:
     return np.ascontiguousarray(np.broadcast_to(weights.b_hn, (K, rows, H)))
 
 
+_local = threading.local()
+
+
+def _workspace() -> Workspace:
+    """This thread's buffers for the blocks of `_run_in_blocks`, kept between calls and grown to the largest
+    run seen (at most 16 sequences wide: a few MB for reviews of a few hundred tokens)."""
+    if not hasattr(_local, "workspace"):
+        _local.workspace = Workspace()
+    return _local.workspace
+
+
 def _run_in_blocks(cell, pre, weights, offsets, n, out, c_all, previous) -> int:
     """One run's steps on blocks of its own: its input share (steps, G, K, rows, H), its states and outputs
     (steps, K, rows, H), contiguous, zeros past n; the state comes from the packed outputs (an lstm's cell
-    state from c_all) and goes back there. Returns the first packed row of the run's last step."""
+    state from c_all) and goes back there. Returns the first packed row of the run's last step.
+    The two large blocks live in this thread's `_workspace()`: allocated fresh, their page faults made
+    rnn's blocks slower than views (n = 8: 17.0 against 11.6 us a step)."""
     G, K, S, H = pre.shape
     steps, first, last, rows = len(offsets) - 1, offsets[0], offsets[-1], padded(n)
-    inputs = np.zeros((steps, G, K, rows, H), pre.dtype)
+    space = _workspace()
+    inputs = space.get("inputs", (steps, G, K, rows, H), pre.dtype)
     inputs[:, :, :, :n] = pre[:, :, first:last].reshape(G, K, steps, n, H).transpose(2, 0, 1, 3, 4)
+    inputs[:, :, :, n:] = 0.0
     h = np.zeros((K, rows, H), pre.dtype)
     if previous is not None:
         h[:, :n] = out[:, previous:previous + n]
     c = None if c_all is None else np.ascontiguousarray(c_all[:, :rows])
-    outputs = np.empty((steps, K, rows, H), pre.dtype)
+    outputs = space.get("outputs", (steps, K, rows, H), pre.dtype)
     hw = np.empty((G, K, rows, H), pre.dtype)
     gates, step, w_hh = _gate_views(cell, hw, _b_hn(weights, rows)), STEPS[cell], weights.w_hh
     step_inputs = zip(inputs[:, :2], inputs[:, 2]) if cell == "gru" else inputs
