@@ -107,10 +107,10 @@ def random_default_bundle(out: Path, words: list[str]) -> Path:
 # --------------------------------------------------------------------------- the server
 
 
-def serve_command(bundle: Path, port: int, engine: str, workers: int = 1) -> list[str]:
+def serve_command(bundle: Path, port: int, engine: str, workers: int = 1, extra: list[str] = ()) -> list[str]:
     exe = shutil.which("rnnkit")
     base = [exe] if exe else [sys.executable, "-m", "rnnkit.cli"]
-    return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine, "--workers", str(workers)]
+    return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine, "--workers", str(workers), *extra]
 
 
 def free_port() -> int:
@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="single-review load runs per server; the median one is reported (default %(default)s)")
     parser.add_argument("--start-runs", type=int, default=3, help="fresh processes timed to first answer (default %(default)s)")
     parser.add_argument("--out", default=str(RESULTS), help="results JSON (default %(default)s)")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument for the measured `rnnkit serve` (repeatable), e.g. "
+                             "--serve-arg=--batch-wait-ms=0")
     parser.add_argument("--no-reference", action="store_true",
                         help="leave out the reference FastAPI + torch server (bench/reference_server.py)")
     args = parser.parse_args(argv)
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start to first answer: {', '.join(f'{s:.2f}' for s in starts)} s", flush=True)
 
     port = free_port()
-    server = start_server(serve_command(bundle, port, args.engine, args.workers))
+    server = start_server(serve_command(bundle, port, args.engine, args.workers, args.serve_arg))
     try:
         singles = [{"text": t} for t in texts]
         shorts = [{"text": " ".join(t.split()[:12])} for t in texts]
@@ -371,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": single["requests"] + short["requests"] + batched["requests"],
         "start_to_first_answer_seconds": round(statistics.median(starts), 3),
         "start_to_first_answer_runs": [round(s, 3) for s in starts],
-        "model_only": engine_cost, "clients": args.clients, "workers": args.workers, "duration_s": args.duration, "engine": args.engine,
+        "serve_args": args.serve_arg, "model_only": engine_cost, "clients": args.clients, "workers": args.workers, "duration_s": args.duration, "engine": args.engine,
         "bundle": str(args.bundle) if args.bundle else "default IMDB architecture, random weights",
         "texts": "IMDB test reviews" if found else "generated reviews", "load_generator": "wrk -t1",
         "targets": {"rps_single": 1000, "p99_ms_single": 50, "errors": 0, "start_to_first_answer_seconds": 1.0},

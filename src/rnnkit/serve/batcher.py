@@ -12,8 +12,10 @@ next requests come back one by one: taken as they come, the batches alternate
 between one request and the rest (measured with 8 clients a worker: a third of
 the batches held 1 or 2 requests). So when fewer requests wait than the last
 batch held, the worker waits up to `wait_seconds` for that many to gather
-(`rnnkit serve --batch-wait-ms`, default 2): 16 clients on 2 workers got 941
--> 998 requests/s. A server whose last batch held one request never waits.
+(`rnnkit serve --batch-wait-ms`, default 2): 16 clients on 2 workers got 889
+-> 1,008 requests/s (`bench/serve.py --serve-arg=--batch-wait-ms=0`, then the
+default; medians of 3 runs). A server whose last batch held one request never
+waits.
 """
 
 from __future__ import annotations
