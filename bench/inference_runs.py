@@ -46,22 +46,25 @@ def layer(cell: str, rng: np.random.Generator, H: int = 128) -> inference.LayerW
     return inference.layer_weights(cell, params, "", 0, 2)
 
 
-def per_step_us(cell: str, weights, lengths: np.ndarray, blocks_up_to: int, repeats: int) -> list[float]:
-    """Microseconds per step of `inference.recur` with BLOCKS_UP_TO set to `blocks_up_to`, one per repeat."""
+def packed_inputs(weights, lengths: np.ndarray) -> tuple:
+    """(the layer's pre-activations, the packing) for a batch of `lengths`, made once per case."""
     packing = pack(lengths)
     x = np.random.default_rng(0).standard_normal((packing.total, 128)).astype(np.float32)
-    pre = inference.project([x, np.take(x, packing.reverse, axis=0)], weights)
-    shipped, times = inference.BLOCKS_UP_TO, []
+    return inference.project([x, np.take(x, packing.reverse, axis=0)], weights), packing
+
+
+def per_step_us(cell: str, weights, inputs: tuple, blocks_up_to: int) -> float:
+    """Microseconds per step of one `inference.recur` (after a warm-up) with BLOCKS_UP_TO = `blocks_up_to`."""
+    pre, packing = inputs
+    shipped = inference.BLOCKS_UP_TO
     inference.BLOCKS_UP_TO = blocks_up_to
     try:
         inference.recur(cell, pre, weights, packing)  # warm-up
-        for _ in range(repeats):
-            started = time.perf_counter()
-            inference.recur(cell, pre, weights, packing)
-            times.append((time.perf_counter() - started) / len(packing.sizes) * 1e6)
+        started = time.perf_counter()
+        inference.recur(cell, pre, weights, packing)
+        return (time.perf_counter() - started) / len(packing.sizes) * 1e6
     finally:
         inference.BLOCKS_UP_TO = shipped
-    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,17 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         for cell in GATES:
             weights = layer(cell, rng)
             for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32):
-                views, blocks = [], []
+                inputs, views, blocks = packed_inputs(weights, np.full(n, 100)), [], []
                 for _ in range(args.repeats):  # interleaved: the machine's noise falls on both
-                    views += per_step_us(cell, weights, np.full(n, 100), 0, 1)
-                    blocks += per_step_us(cell, weights, np.full(n, 100), 10**6, 1)
+                    views.append(per_step_us(cell, weights, inputs, 0))
+                    blocks.append(per_step_us(cell, weights, inputs, 10**6))
                 table.setdefault(cell, {})[n] = {"views_us": round(statistics.median(views), 1),
                                                  "blocks_us": round(statistics.median(blocks), 1)}
                 print(f"{cell} n={n:2d}: views {table[cell][n]['views_us']:6.1f} us, "
                       f"blocks {table[cell][n]['blocks_us']:6.1f} us a step", flush=True)
             lengths = np.random.default_rng(1).integers(60, 400, 8)
-            shipped = [per_step_us(cell, weights, lengths, inference.BLOCKS_UP_TO, 1)[0] for _ in range(args.repeats)]
-            views = [per_step_us(cell, weights, lengths, 0, 1)[0] for _ in range(args.repeats)]
+            inputs, shipped, views = packed_inputs(weights, lengths), [], []
+            for _ in range(args.repeats):
+                shipped.append(per_step_us(cell, weights, inputs, inference.BLOCKS_UP_TO))
+                views.append(per_step_us(cell, weights, inputs, 0))
             table[cell]["batch_of_8_reviews"] = {"shipped_us": round(statistics.median(shipped), 1),
                                                  "views_us": round(statistics.median(views), 1),
                                                  "lengths": lengths.tolist()}

@@ -45,6 +45,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def random_default_bundle(out: Path, words: list[str]) -> Path:
 # --------------------------------------------------------------------------- the server
 
 
-def serve_command(bundle: Path, port: int, engine: str, workers: int = 1, extra: list[str] = ()) -> list[str]:
+def serve_command(bundle: Path, port: int, engine: str, workers: int = 1, extra: Sequence[str] = ()) -> list[str]:
     exe = shutil.which("rnnkit")
     base = [exe] if exe else [sys.executable, "-m", "rnnkit.cli"]
     return [*base, "serve", str(bundle), "--port", str(port), "--engine", engine, "--workers", str(workers), *extra]

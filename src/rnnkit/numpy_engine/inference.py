@@ -297,9 +297,9 @@ def _run_in_views(cell, pre, weights, offsets, n, out, c_all, previous) -> int:
     G, K, S, H = pre.shape
     views = {}  # rows -> (hw, its gate views, the cell state's running prefix)
     parts = (pre[:2], pre[2]) if cell == "gru" else (pre,)
-    step, w_hh = STEPS[cell], weights.w_hh
+    step, w_hh, rows_padded = STEPS[cell], weights.w_hh, padded(n)
     for start in offsets[:-1]:
-        rows = padded(n) if start + padded(n) <= S else n
+        rows = rows_padded if start + rows_padded <= S else n
         if rows not in views:
             hw = np.empty((G, K, rows, H), pre.dtype)
             views[rows] = (hw, _gate_views(cell, hw, _b_hn(weights, rows)), None if c_all is None else c_all[:, :rows])
@@ -350,8 +350,8 @@ def _lstm_one(pre, flat, out):
     dot, add, multiply, tanh = np.dot, np.add, np.multiply, np.tanh
     H, w = out.shape[1], flat.w_hh
     buffer = np.zeros(5 * H, out.dtype)  # o, i, f, g, then the cell state c
-    hw, sigmoids, o, i_f, g_c, c = buffer[:4 * H], buffer[:3 * H], buffer[:H], buffer[H:3 * H], buffer[3 * H:], \
-        buffer[4 * H:]
+    hw, sigmoids, o, c = buffer[:4 * H], buffer[:3 * H], buffer[:H], buffer[4 * H:]
+    i_f, g_c = buffer[H:3 * H], buffer[3 * H:]  # paired for one multiply: i * g, f * c
     halves = np.full(3 * H, 0.5, out.dtype)
     products = np.empty(2 * H, out.dtype)  # i * g, f * c
     i_g, f_c = products[:H], products[H:]
