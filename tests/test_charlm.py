@@ -384,3 +384,21 @@ def test_cli_generate_refuses_a_sentiment_bundle(tmp_path):
     save_bundle(tmp_path / "s", "sentiment", config, vocab.to_json(), init_parameters(config, np.random.default_rng(0)))
     done = run_cli("generate", str(tmp_path / "s"), "--length", "5")
     assert done.returncode == 2 and "needs a charlm, wordlm or condlm bundle" in done.stderr
+
+
+def test_the_command_line_trains_with_the_measured_recipe_by_default():
+    """`rnnkit train charlm` (and rnnkit.train("charlm", ...)) default to charlm.DEFAULTS' recipe: AdamW weight
+    decay and a cosine schedule after a warmup (bench/results/charlm.json); a flag still overrides each."""
+    from rnnkit.cli import build_parser
+    from rnnkit.cli.common import train_config_from
+
+    base = ["train", "charlm", "--text", "t.txt", "--out", "runs/x"]
+    config = train_config_from(build_parser().parse_args(base))
+    d = charlm.DEFAULTS
+    assert (config.lr_schedule, config.warmup, config.weight_decay) == (d["lr_schedule"], d["warmup"],
+                                                                        d["weight_decay"])
+    assert (config.learning_rate, config.epochs, config.batch_size) == (d["lr"], d["epochs"], d["batch_size"])
+    assert d["lr_schedule"] == "cosine" and d["weight_decay"] > 0
+    changed = train_config_from(build_parser().parse_args([*base, "--lr-schedule", "exponential",
+                                                           "--weight-decay", "0"]))
+    assert (changed.lr_schedule, changed.weight_decay, changed.lr_decay) == ("exponential", 0.0, d["lr_decay"])

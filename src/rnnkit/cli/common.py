@@ -65,25 +65,28 @@ def add_model_choice(parser: argparse.ArgumentParser) -> None:
 
 def add_train_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     """Flags that build a TrainConfig, and how the run goes (engine, device, threads, resume, progress)."""
-    d = {"epochs": 6, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "clip_norm": 5.0, "patience": 2, **defaults}
+    d = {"epochs": 6, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "lr_decay": 1.0, "lr_schedule": "exponential",
+         "warmup": 0.0, "weight_decay": 0.0, "clip_norm": 5.0, "patience": 2, **defaults}
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=d["epochs"], help="maximum epochs (default %(default)s)")
     group.add_argument("--batch-size", type=int, default=d["batch_size"], help="(default %(default)s)")
     group.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default=d["optimizer"], help="(default %(default)s)")
     group.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default %(default)s)")
-    group.add_argument("--lr-decay", type=float, default=1.0,
-                       help="multiply the learning rate by this each epoch (--lr-schedule exponential)")
-    group.add_argument("--lr-schedule", choices=("exponential", "linear", "cosine"), default="exponential",
+    group.add_argument("--lr-decay", type=float, default=d["lr_decay"],
+                       help="multiply the learning rate by this each epoch (--lr-schedule exponential; "
+                            "default %(default)s)")
+    group.add_argument("--lr-schedule", choices=("exponential", "linear", "cosine"), default=d["lr_schedule"],
                        help="exponential: --lr-decay per epoch; linear or cosine: down to 0 at the last step of "
                             "--epochs, per step (default %(default)s)")
-    group.add_argument("--warmup", type=float, default=0.0,
-                       help="share of the run's steps over which the learning rate rises from 0 (default 0)")
+    group.add_argument("--warmup", type=float, default=d["warmup"],
+                       help="share of the run's steps over which the learning rate rises from 0 (default %(default)s)")
     group.add_argument("--layer-lr-decay", type=float, default=1.0,
                        help="discriminative fine-tuning: each layer below the head learns at the rate of the one "
                             "above / this (ULMFiT: 2.6; default 1 = one rate)")
     group.add_argument("--gradual-unfreeze", action="store_true",
                        help="epoch 1 trains the head only, each later epoch one more layer, top down (ULMFiT)")
-    group.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (AdamW-style for adam)")
+    group.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                       help="L2 penalty (AdamW-style for adam; default %(default)s)")
     group.add_argument("--clip-norm", type=float, default=d["clip_norm"], help="clip gradient global norm; 0 = off (default %(default)s)")
     group.add_argument("--patience", type=int, default=d["patience"],
                        help="stop after this many epochs without a better validation loss; 0 = never (default %(default)s)")
