@@ -10,7 +10,9 @@
    validation pass; when the wall-clock budget (--minutes) runs out, SIGINT
    stops the run the way a user's Ctrl-C does (the step finishes, a
    checkpoint is written) and the best epoch's bundle is what counts.
-   Target: validation loss <= 1.45 nats/char within 30 minutes.
+   Target: validation loss <= 1.40 nats/char within 30 minutes, in fp32 and in bf16.
+   With a cosine schedule, give --epochs that fit the budget (20 fp32 epochs, 30 bf16
+   ones on a 2-core AMD EPYC).
 2. The saved bundle is scored again on the validation text with the numpy
    engine (the number reported), and generates --gen-chars characters at batch
    1 on each engine (one thread each) for chars/s; both engines must produce
@@ -45,7 +47,7 @@ RESULTS = ROOT / "bench" / "results" / "charlm.json"
 sys.path.insert(0, str(ROOT / "bench"))
 from common import machine  # noqa: E402
 DEFAULT_TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
-TARGET_NATS = 1.45
+TARGET_NATS = 1.40  # issue 16's target (it was 1.45 before)
 
 REFERENCES = {
     "nanoGPT_shakespeare_char_gpu": {
@@ -91,9 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--lr-decay", type=float, default=d["lr_decay"])
-    p.add_argument("--lr-schedule", default="exponential", choices=("exponential", "linear", "cosine"))
-    p.add_argument("--warmup", type=float, default=0.0, help="share of the steps with a rising learning rate")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--lr-schedule", default=d["lr_schedule"], choices=("exponential", "linear", "cosine"))
+    p.add_argument("--warmup", type=float, default=d["warmup"], help="share of the steps with a rising learning rate")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--patience", type=int, default=d["patience"])
     p.add_argument("--precision", default="auto", choices=charlm.PRECISIONS)
