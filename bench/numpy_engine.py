@@ -12,7 +12,9 @@ Measured (medians of interleaved runs; which engine goes first alternates):
   path that `predict` and `serve` run (`numpy_engine.inference`) against
   torch.nn under inference_mode (`ratio`), and the training forward, which keeps
   what BPTT needs (`training_forward_ratio`); both against torch's faster
-  setting, --threads or one thread (a 230-step chain of small ops);
+  setting, --threads or one thread (a 230-step chain of small ops); and the same path's
+  matmuls alone (`matmuls_only_ratio`: the projection and one vector-matrix product a step,
+  no elementwise op), the floor under any numpy loop;
 - the LSTM step's GFLOP/s (matmul FLOPs only: 6 T N 4H (D + H), forward + both
   backward products) and this machine's float32 matmul peak (a 2048^3 np.matmul,
   best of several, same threads) — their quotient is the fraction of peak;
@@ -179,14 +181,34 @@ def inference(cell: str, repeats: int, T=230, N=1, D=128, H=128) -> dict:
             torch.set_num_threads(threads)
 
     times = interleaved({"numpy": lambda: stack.forward(x), "torch": torch_run, "torch_one_thread": torch_one_thread,
-                         "numpy_infer": lambda: fast.run_layer(cell, [packed], weights, packing)},
+                         "numpy_infer": lambda: fast.run_layer(cell, [packed], weights, packing),
+                         "numpy_matmuls_only": matmuls_only(packed, weights.flat)},
                         repeats)
-    numpy_s, torch_s, torch_1_s, infer_s = (statistics.median(times[k])
-                                            for k in ("numpy", "torch", "torch_one_thread", "numpy_infer"))
+    numpy_s, torch_s, torch_1_s, infer_s, floor_s = (
+        statistics.median(times[k]) for k in ("numpy", "torch", "torch_one_thread", "numpy_infer", "numpy_matmuls_only"))
     best_torch = min(torch_s, torch_1_s)  # the ratios are against torch's faster setting
     return {"numpy_ms": round(numpy_s * 1e3, 3), "numpy_infer_ms": round(infer_s * 1e3, 3),
             "torch_ms": round(torch_s * 1e3, 3), "torch_one_thread_ms": round(torch_1_s * 1e3, 3),
-            "ratio": round(infer_s / best_torch, 3), "training_forward_ratio": round(numpy_s / best_torch, 3)}
+            "ratio": round(infer_s / best_torch, 3), "training_forward_ratio": round(numpy_s / best_torch, 3),
+            "numpy_matmuls_only_ms": round(floor_s * 1e3, 3), "matmuls_only_ratio": round(floor_s / best_torch, 3)}
+
+
+def matmuls_only(packed: np.ndarray, flat):
+    """The inference path's matmuls and nothing else: the input projection, then one (H,) x (H, G*H) product a
+    step on one BLAS thread, as `inference.recur_one` makes them. No gate, no state: a floor under any numpy
+    loop that spends one call per elementwise op."""
+    from rnnkit.numpy_engine import blas
+
+    def run():
+        pre = np.matmul(packed, flat.w_ih)
+        pre += flat.bias
+        h = np.zeros(flat.w_hh.shape[0], pre.dtype)
+        hw = np.empty(flat.w_hh.shape[1], pre.dtype)
+        dot, w = np.dot, flat.w_hh
+        with blas.single_threaded():
+            for _ in range(len(pre)):
+                dot(h, w, hw)
+    return run
 
 
 def matmul_peak(repeats: int = 5, size: int = 2048) -> dict:
@@ -309,6 +331,7 @@ def main() -> int:
         "lstm_infer_ratio_vs_torch": results["lstm_infer"]["ratio"],
         "gru_infer_ratio_vs_torch": results["gru_infer"]["ratio"],
         "rnn_infer_ratio_vs_torch": results["rnn_infer"]["ratio"],
+        "lstm_infer_matmuls_only_ratio_vs_torch": results["lstm_infer"]["matmuls_only_ratio"],
         "lstm_gflops": results["lstm_train_step"]["numpy_gflops"],
         "matmul_peak_gflops": results["matmul_peak"]["numpy"],
         "lstm_fraction_of_peak": round(results["lstm_train_step"]["numpy_gflops"] / results["matmul_peak"]["numpy"], 3),
