@@ -15,6 +15,8 @@ Measured (medians of interleaved runs; which engine goes first alternates):
   setting, --threads or one thread (a 230-step chain of small ops); and the same path's
   matmuls alone (`matmuls_only_ratio`: the projection and one vector-matrix product a step,
   no elementwise op), the floor under any numpy loop;
+- with one thread each, the numpy LSTM step's matmuls alone (`matmuls_only_ratio`, its shapes
+  and order, no elementwise op) against torch's whole step;
 - the LSTM step's GFLOP/s (matmul FLOPs only: 6 T N 4H (D + H), forward + both
   backward products) and this machine's float32 matmul peak (a 2048^3 np.matmul,
   best of several, same threads) — their quotient is the fraction of peak;
@@ -123,10 +125,45 @@ def step_summary(times: dict[str, list[float]], flops: int) -> dict:
             "torch_runs_ms": [round(t * 1e3, 1) for t in times["torch"]]}
 
 
-def train_step(cell: str, repeats: int) -> dict:
-    """Both engines in this process, interleaved."""
+def train_step(cell: str, repeats: int, with_floor: bool = False) -> dict:
+    """Both engines in this process, interleaved; with_floor: also the numpy step's matmuls alone."""
     steps, flops = train_steps(cell)
-    return step_summary(interleaved(steps, repeats), flops)
+    if not with_floor:
+        return step_summary(interleaved(steps, repeats), flops)
+    times = interleaved({**steps, "numpy_matmuls_only": step_matmuls(cell)}, repeats)
+    floor_s, torch_s = statistics.median(times.pop("numpy_matmuls_only")), statistics.median(times["torch"])
+    return {**step_summary(times, flops), "numpy_matmuls_only_ms": round(floor_s * 1e3, 2),
+            "matmuls_only_ratio": round(floor_s / torch_s, 3)}
+
+
+def step_matmuls(cell: str, T=200, N=64, D=128, H=128):
+    """The numpy training step's matmuls and nothing else, with its shapes and in its order (recurrent.py): per
+    chunk of CHUNK steps the input share, then one (N, H) x (H, G*H) product a step; backwards one
+    (N, G*H) x (G*H, H) product a step, then the chunk's two weight gradients and dx. A floor under the step
+    on the same threads: what is left above it is the elementwise work."""
+    from rnnkit.numpy_engine.recurrent import CHUNK
+
+    rng = np.random.default_rng(0)
+    G = GATES[cell]
+    x, w_ih, w_hh, h, h_prev, dxw = (rng.standard_normal(shape).astype(np.float32) for shape in (
+        (CHUNK * N, D), (G * H, D), (G * H, H), (N, H), (CHUNK * N, H), (CHUNK * N, G * H)))
+    xw, hw = np.empty((CHUNK * N, G * H), np.float32), np.empty((N, G * H), np.float32)
+    dh, dx = np.empty((N, H), np.float32), np.empty((CHUNK * N, D), np.float32)
+    dw_ih, dw_hh = np.empty((G * H, D), np.float32), np.empty((G * H, H), np.float32)
+    chunks = range(T // CHUNK)
+
+    def run():
+        for _ in chunks:
+            np.matmul(x, w_ih.T, out=xw)
+            for _ in range(CHUNK):
+                np.matmul(h, w_hh.T, out=hw)
+        for _ in chunks:
+            for t in range(CHUNK):
+                np.matmul(dxw[t * N:(t + 1) * N], w_hh, out=dh)
+            np.matmul(dxw.T, x, out=dw_ih)
+            np.matmul(dxw.T, h_prev, out=dw_hh)
+            np.matmul(dxw, w_ih, out=dx)
+    return run
 
 
 def train_step_separate(cell: str, repeats: int, threads: int, rounds: int = 4) -> dict:
@@ -308,7 +345,7 @@ def main() -> int:
         torch.set_num_threads(1)
         with threadpool_limits(limits=1, user_api="blas"):
             results["matmul_peak_one_thread"] = matmul_peak()
-            results["lstm_train_step_one_thread"] = train_step("lstm", args.repeats)
+            results["lstm_train_step_one_thread"] = train_step("lstm", args.repeats, with_floor=True)
         torch.set_num_threads(args.threads)
         print("lstm train step, one thread", {k: v for k, v in results["lstm_train_step_one_thread"].items()
                                                if not k.endswith("runs_ms")}, flush=True)
@@ -332,6 +369,8 @@ def main() -> int:
         "gru_infer_ratio_vs_torch": results["gru_infer"]["ratio"],
         "rnn_infer_ratio_vs_torch": results["rnn_infer"]["ratio"],
         "lstm_infer_matmuls_only_ratio_vs_torch": results["lstm_infer"]["matmuls_only_ratio"],
+        **({"lstm_train_step_one_thread_matmuls_only_ratio_vs_torch":
+            results["lstm_train_step_one_thread"]["matmuls_only_ratio"]} if "lstm_train_step_one_thread" in results else {}),
         "lstm_gflops": results["lstm_train_step"]["numpy_gflops"],
         "matmul_peak_gflops": results["matmul_peak"]["numpy"],
         "lstm_fraction_of_peak": round(results["lstm_train_step"]["numpy_gflops"] / results["matmul_peak"]["numpy"], 3),
