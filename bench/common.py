@@ -66,3 +66,13 @@ def git_commit() -> str | None:
     except OSError:  # no git on this machine
         return None
     return head or None
+
+
+def write_results(path: str | Path, results: dict) -> None:
+    """`results` as indented JSON at `path` (folders made as needed), and a line saying where."""
+    import json
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")

@@ -35,7 +35,7 @@ from rnnkit.numpy_engine.recurrent import StackedRecurrent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, write_results  # noqa: E402
 from numpy_engine import engines, interleaved  # noqa: E402
 
 
@@ -88,10 +88,7 @@ def main() -> int:
                                                    / medians["overlap_two_threads"], 3),
                "runs_ms": {k: [round(t * 1e3, 1) for t in v] for k, v in times.items()}}
     print(json.dumps(medians), "data parallel / overlap:", results["data_parallel_over_overlap"])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, results)
     return 0
 
 

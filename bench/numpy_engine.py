@@ -65,7 +65,7 @@ from rnnkit.numpy_engine.recurrent import StackedRecurrent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from common import machine  # noqa: E402
+from common import machine, write_results  # noqa: E402
 MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 REVIEW = "This movie is really bad. I do not like it."
@@ -381,10 +381,7 @@ def main() -> int:
     if "predict_process" in results:
         results["predict_process_seconds_numpy"] = results["predict_process"]["numpy"]
         results["predict_process_seconds_torch"] = results["predict_process"]["torch"]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, results)
     return 0
 
 
