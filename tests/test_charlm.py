@@ -393,8 +393,9 @@ def test_the_command_line_trains_with_the_measured_recipe_by_default():
     from rnnkit.cli.common import train_config_from
 
     base = ["train", "charlm", "--text", "t.txt", "--out", "runs/x"]
-    config = train_config_from(build_parser().parse_args(base))
-    d = charlm.DEFAULTS
+    args = build_parser().parse_args(base)
+    config, d = train_config_from(args), charlm.DEFAULTS
+    assert (args.dropout, args.hidden, args.layers) == (d["dropout"], d["hidden"], d["layers"])
     assert (config.lr_schedule, config.warmup, config.weight_decay) == (d["lr_schedule"], d["warmup"],
                                                                         d["weight_decay"])
     assert (config.learning_rate, config.epochs, config.batch_size) == (d["lr"], d["epochs"], d["batch_size"])

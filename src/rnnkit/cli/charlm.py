@@ -16,6 +16,7 @@ from rnnkit.tasks.charlm.settings import DEFAULTS, PRECISIONS
 
 TRAINING_DEFAULTS = ("epochs", "batch_size", "lr", "lr_decay", "lr_schedule", "warmup", "weight_decay", "patience")
 
+
 def register(commands, train_tasks) -> None:
     """Add `rnnkit train charlm` and `rnnkit generate` to the CLI (`rnnkit evaluate` reads charlm bundles too)."""
     _add_train_command(train_tasks)

@@ -26,7 +26,7 @@ keeps for BPTT:
 - one sequence through one direction (`predict` on one text with a
   unidirectional model) takes `recur_one`: a vector-matrix product and
   contiguous vectors per step (LSTM 230 steps: 2.3 -> 1.22-1.27 ms, bench/numpy_engine.py; its
-  matmuls alone take 0.75 ms, so the elementwise calls, not the products, are what is left to cut);
+  matmuls alone take 0.72-0.75 ms, so the elementwise calls, not the products, are what is left to cut);
 - scoring many texts, the first layer's input share of frequent tokens comes
   from a precomputed table (`input_table.InputTable`), not a matmul.
 
