@@ -63,6 +63,7 @@ def test_classification_report_matches_sklearn_on_a_fixed_example():
     json.dumps(report)  # plain Python numbers only
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")  # sklearn's, on the cases we want
 @settings(max_examples=60, deadline=None)
 @given(single_label_arrays())
 def test_classification_report_matches_sklearn(arrays):
