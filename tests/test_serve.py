@@ -328,6 +328,35 @@ def test_batcher_under_load_waits_for_as_many_requests_as_its_last_batch():
     assert calls == [1, 4, 4]
 
 
+def test_batcher_stops_waiting_once_a_batch_worth_of_texts_waits():
+    """While the worker waits for as many requests as its last batch held (4), two requests that together
+    fill a batch (8 texts) end the wait: a window far longer than the test, so only that can end it."""
+    calls = []
+
+    async def scenario():
+        from concurrent.futures import ThreadPoolExecutor
+
+        batcher = Batcher(_sums(calls), batch_texts=8, max_queued_texts=64, executor=ThreadPoolExecutor(1),
+                          wait_seconds=HANG)
+        batcher.start()
+        await asyncio.wait_for(batcher.run([np.array([1])]), HANG)
+        await asyncio.wait_for(asyncio.gather(*[batcher.run([np.array([i])]) for i in range(4)]), HANG)
+        small = asyncio.ensure_future(batcher.run([np.array([1])] * 2))
+
+        async def gathering():
+            while not batcher._gathering:
+                await asyncio.sleep(0)
+        await asyncio.wait_for(gathering(), HANG)  # the worker waits for 3 more requests
+        large = asyncio.ensure_future(batcher.run([np.array([2])] * 6))
+        results = await asyncio.wait_for(asyncio.gather(small, large), HANG)
+        await batcher.stop()
+        return results
+
+    small, large = asyncio.run(scenario())
+    assert small.tolist() == [1.0, 1.0] and large.tolist() == [2.0] * 6
+    assert calls == [1, 4, 8]
+
+
 def test_batcher_runs_what_gathered_when_the_wait_ends():
     """After a batch of 3, a lone request waits out the window and then runs alone; with no window
     (wait_seconds 0) it runs at once."""

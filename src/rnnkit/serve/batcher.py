@@ -56,7 +56,7 @@ class Batcher:
         self.batches_run = 0
         self._pending: deque[_Job] = deque()
         self._last_batch_jobs = 1
-        self._wanted: int | None = None  # while gathering: the requests that end the wait
+        self._gathering = False  # the worker waits for more requests (`_gather`)
         self._wake: asyncio.Event | None = None
         self._gathered: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -80,7 +80,7 @@ class Batcher:
         self.queued_texts += len(items)
         self._pending.append(job)
         self._wake.set()
-        if self._wanted is not None and len(self._pending) >= self._wanted:
+        if self._gathering and self._gathered_enough():
             self._gathered.set()
         return await job.future
 
@@ -116,17 +116,20 @@ class Batcher:
     async def _gather(self) -> None:
         """Wait up to `wait_seconds` while fewer requests wait than the last batch held (and fewer texts
         than a batch takes)."""
-        if (self.wait_seconds <= 0 or len(self._pending) >= self._last_batch_jobs
-                or self.queued_texts >= self.batch_texts):
+        if self.wait_seconds <= 0 or self._gathered_enough():
             return
-        self._wanted = self._last_batch_jobs
+        self._gathering = True
         self._gathered.clear()
         try:
             await asyncio.wait_for(self._gathered.wait(), self.wait_seconds)
         except asyncio.TimeoutError:  # fewer came: the batch goes with what is there
             pass
         finally:
-            self._wanted = None
+            self._gathering = False
+
+    def _gathered_enough(self) -> bool:
+        """As many requests wait as the last batch held, or a batch's worth of texts."""
+        return len(self._pending) >= self._last_batch_jobs or self.queued_texts >= self.batch_texts
 
     def _take(self) -> list[_Job]:
         """The oldest waiting job and every one after it that still fits in one batch."""
