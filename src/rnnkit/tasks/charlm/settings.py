@@ -15,7 +15,8 @@ __all__ = ["DEFAULTS", "PRECISIONS", "CharLMSettings", "autocast", "lm_config", 
 # The default model and recipe: sized for a 2-core CPU (bench/charlm.py, bench/results/charlm.json). On an
 # AMD EPYC with 2 cores, dropout 0.3 with AdamW weight decay 0.2 and a cosine schedule reached 1.3872
 # nats/char on tiny-shakespeare in 20 fp32 epochs (27.7 min); dropout 0.4 with weight decay 0.1 stopped at
-# 1.4103 in 18, and dropout 0.5 learned too slowly (1.4311). lr_decay applies only to --lr-schedule exponential.
+# 1.4103 in 18, and dropout 0.5 learned too slowly (1.4311). The per-epoch decay (lr_decay, --lr-schedule
+# exponential) reached 1.3943 in the same 20 epochs, but learns more in short runs (docs/lab-cells.md).
 DEFAULTS = {"cell": "lstm", "layers": 2, "hidden": 512, "embedding_dim": 64, "dropout": 0.3, "seq_len": 128,
             "batch_size": 32, "lr": 3e-3, "lr_decay": 0.92, "lr_schedule": "cosine", "warmup": 0.02,
             "weight_decay": 0.2, "epochs": 30, "patience": 4}
