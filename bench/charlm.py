@@ -35,7 +35,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from rnnkit.config import ModelConfig, TrainConfig
 from rnnkit.data.text import read_text, split_text
 from rnnkit.fileio import atomic_write_text

@@ -45,9 +45,9 @@ def register(commands, train_tasks) -> None:
                        help="how the label enters: every-step (it sets the initial state and is read again beside "
                             "every word, so it does not fade as the text goes on) or initial (the initial state "
                             "only, as bundles before this option) (default %(default)s)")
-    add_train_arguments(cmd, epochs=d["epochs"], batch_size=d["batch_size"], lr=d["lr"], clip_norm=d["clip_norm"],
-                        patience=d["patience"])
-    cmd.set_defaults(func=cmd_train, lr_decay=d["lr_decay"], val_fraction=d["val_fraction"])
+    add_train_arguments(cmd, epochs=d["epochs"], batch_size=d["batch_size"], lr=d["lr"], lr_decay=d["lr_decay"],
+                        clip_norm=d["clip_norm"], patience=d["patience"])
+    cmd.set_defaults(func=cmd_train, val_fraction=d["val_fraction"])
 
 
 
